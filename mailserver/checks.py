@@ -1,0 +1,76 @@
+"""System checks: a broken mailconf is found by ``manage.py check``, not by a message."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from django.core import checks
+
+from .conf import settings
+
+
+@checks.register("mailserver")
+def check_mailconf(app_configs=None, **kwargs):
+    mailconf = settings.ROOT_MAILCONF
+    if not mailconf:
+        return [
+            checks.Error(
+                "ROOT_MAILCONF is not set.",
+                hint="Name the module that holds your address patterns, like ROOT_URLCONF.",
+                id="mailserver.E001",
+            )
+        ]
+    from .resolvers import MailboxResolver, get_resolver
+
+    resolver = get_resolver(mailconf)
+    errors = []
+    names = Counter()
+
+    def walk(resolver, namespaces):
+        try:
+            patterns = resolver.mailbox_patterns
+        except Exception as exc:
+            errors.append(
+                checks.Error(
+                    f"The mailconf {resolver.mailconf_name!r} cannot be loaded: {exc}",
+                    id="mailserver.E002",
+                )
+            )
+            return
+        for pattern in patterns:
+            try:
+                re.compile(pattern.regex_string)
+            except re.error as exc:
+                errors.append(
+                    checks.Error(
+                        f"{pattern!r} has an invalid regular expression: {exc}",
+                        id="mailserver.E003",
+                    )
+                )
+            if isinstance(pattern, MailboxResolver):
+                walk(pattern, namespaces + ((pattern.namespace,) if pattern.namespace else ()))
+                continue
+            try:
+                pattern.callback
+            except Exception as exc:
+                errors.append(
+                    checks.Error(
+                        f"The view of {pattern!r} cannot be imported: {exc}",
+                        id="mailserver.E004",
+                    )
+                )
+            if pattern.name:
+                names[":".join((*namespaces, pattern.name))] += 1
+
+    walk(resolver, ())
+    for name, count in names.items():
+        if count > 1:
+            errors.append(
+                checks.Warning(
+                    f"The mail route name {name!r} is used {count} times; reverse() "
+                    "will only find the first that fits.",
+                    id="mailserver.W001",
+                )
+            )
+    return errors

@@ -1,0 +1,268 @@
+"""
+The dispatch core: one message, for one recipient, through the middleware
+chain to a view, and back as a :class:`Result`.
+
+Every transport (django-mailpipe, ``readmail``, the LMTP server, the test
+client) calls :func:`dispatch` and translates what it returns; nothing here
+exits, prints or speaks a protocol. The handler is modelled on Django's
+``BaseHandler``: the middleware chain is built once, each layer wrapped so
+that an exception becomes a response before the next layer out sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import close_old_connections, transaction
+from django.utils.module_loading import import_string
+
+from . import signals
+from .conf import settings
+from .envelope import Envelope
+from .limits import check_size
+from .exceptions import (
+    MailException,
+    MalformedMessage,
+    RecipientNotFound,
+)
+from .request import EmailRequest
+from .resolvers import get_resolver
+from .response import EmailOutcomeResponse, EmailResponse
+from .status import Outcome
+
+logger = logging.getLogger("mailserver.request")
+
+
+@dataclass
+class Result:
+    """What became of one message for one recipient."""
+
+    outcome: Outcome
+    text: str | None = None
+    request: EmailRequest | None = None
+    response: EmailResponse | None = None
+    recipient: str = ""
+    reply_sent: bool = False
+    exception: BaseException | None = field(default=None, repr=False)
+
+    @property
+    def route(self) -> str:
+        match = self.request.resolver_match if self.request is not None else None
+        return match.view_name if match else ""
+
+    @property
+    def exit_code(self) -> int:
+        return self.outcome.exit_code
+
+    def reply(self) -> str:
+        return self.outcome.reply(self.text)
+
+    def dsn_line(self) -> str:
+        return self.outcome.dsn_line(self.text)
+
+
+def response_for_exception(request: EmailRequest, exc: BaseException) -> EmailOutcomeResponse:
+    """
+    Turn an exception into the response its outcome stands for. An
+    exception that does not name an outcome is a bug on our side: the
+    message is deferred, never bounced, and the error is reported the way
+    Django reports a 500.
+    """
+    if isinstance(exc, MailException):
+        response = EmailOutcomeResponse(str(exc), exc.outcome)
+    else:
+        handle_uncaught_exception(request, exc)
+        response = EmailOutcomeResponse(outcome=Outcome.TEMPORARY_FAILURE)
+    response.exception = exc
+    return response
+
+
+def handle_uncaught_exception(request: EmailRequest | None, exc: BaseException) -> None:
+    logger.error(
+        "Deferred the message to %s: %s: %s",
+        getattr(request, "recipient", "?"),
+        type(exc).__name__,
+        exc,
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    signals.got_message_exception.send(sender=MailHandler, request=request, exception=exc)
+    from django.conf import settings as django_settings
+
+    if not django_settings.DEBUG and django_settings.ADMINS:
+        from django.core.mail import mail_admins
+
+        try:
+            mail_admins(
+                f"Mail to {getattr(request, 'recipient', '?')} deferred: {type(exc).__name__}",
+                "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+                fail_silently=True,
+            )
+        except Exception:
+            logger.exception("Could not mail the error to ADMINS")
+
+
+def convert_exception_to_response(get_response):
+    def inner(request):
+        try:
+            return get_response(request)
+        except Exception as exc:
+            return response_for_exception(request, exc)
+
+    return inner
+
+
+class MailHandler:
+    """Runs the middleware chain around resolving and calling the view."""
+
+    def __init__(self, mailconf: str | None = None):
+        self.mailconf = mailconf
+        self._view_middleware: list = []
+        self._exception_middleware: list = []
+        self._middleware_chain = None
+        self.load_middleware()
+
+    def load_middleware(self) -> None:
+        handler = convert_exception_to_response(self._get_response)
+        for path in reversed(settings.MAIL_MIDDLEWARE):
+            factory = import_string(path)
+            mw = factory(handler)
+            if mw is None:
+                raise ValueError(f"Middleware factory {path} returned None.")
+            if hasattr(mw, "process_view"):
+                self._view_middleware.insert(0, mw.process_view)
+            if hasattr(mw, "process_exception"):
+                self._exception_middleware.append(mw.process_exception)
+            handler = convert_exception_to_response(mw)
+        self._middleware_chain = handler
+
+    def get_response(self, request: EmailRequest) -> EmailResponse:
+        return self._middleware_chain(request)
+
+    def _get_response(self, request: EmailRequest) -> EmailResponse:
+        try:
+            match = get_resolver(self.mailconf).resolve(str(request.address))
+        except RecipientNotFound as exc:
+            # Name the address as the sender wrote it, not the base the
+            # patterns saw.
+            raise RecipientNotFound(address=request.recipient, tried=exc.tried) from None
+        request.resolver_match = match
+        callback, args, kwargs = match.func, match.args, match.kwargs
+        response = None
+        for process_view in self._view_middleware:
+            response = process_view(request, callback, args, kwargs)
+            if response is not None:
+                break
+        if response is None:
+            try:
+                response = self.call_view(callback, request, args, kwargs)
+            except Exception as exc:
+                response = self.process_exception_by_middleware(exc, request)
+                if response is None:
+                    raise
+        if not isinstance(response, EmailResponse):
+            name = getattr(callback, "__qualname__", repr(callback))
+            if response is None:
+                raise ValueError(
+                    f"The mail view {callback.__module__}.{name} didn't return a response. "
+                    "It returned None instead."
+                )
+            raise ValueError(
+                f"The mail view {callback.__module__}.{name} returned {type(response).__name__}, "
+                "not an EmailResponse."
+            )
+        return response
+
+    @staticmethod
+    def call_view(callback, request, args, kwargs):
+        import asyncio
+
+        if asyncio.iscoroutinefunction(callback):
+            from asgiref.sync import async_to_sync
+
+            return async_to_sync(callback)(request, *args, **kwargs)
+        return callback(request, *args, **kwargs)
+
+    def process_exception_by_middleware(self, exc, request):
+        for process_exception in self._exception_middleware:
+            response = process_exception(request, exc)
+            if response is not None:
+                return response
+        return None
+
+
+_handler: dict[Any, MailHandler] = {}
+
+
+def get_handler(mailconf: str | None = None) -> MailHandler:
+    """The handler is built once per process, as Django builds its own."""
+    handler = _handler.get(mailconf)
+    if handler is None:
+        handler = _handler[mailconf] = MailHandler(mailconf)
+    return handler
+
+
+def reset_handler() -> None:
+    _handler.clear()
+
+
+def build_request(raw: bytes, envelope: Envelope) -> EmailRequest:
+    """The request for one recipient; the sender's faults raise as outcomes."""
+    check_size(len(raw))
+    if not raw.strip():
+        raise MalformedMessage("empty message")
+    try:
+        request = EmailRequest(raw, envelope)
+    except MailException:
+        raise
+    except Exception as exc:
+        raise MalformedMessage("message cannot be parsed") from exc
+    return request
+
+
+def dispatch(raw: bytes, envelope: Envelope, *, mailconf: str | None = None) -> Result:
+    """
+    Handle ``raw`` for the one recipient of ``envelope`` and say what became
+    of it. Never raises for anything a message or a view can do: a failure
+    on our side is a temporary failure, so the mail server retries.
+    """
+    request = None
+    close_old_connections()
+    try:
+        request = build_request(raw, envelope)
+        if not request.recipient:
+            from .exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured("no recipient: the transport gave none, nor did the headers")
+        signals.message_received.send(sender=MailHandler, request=request)
+        handler = get_handler(mailconf)
+        if settings.MAIL_ATOMIC_REQUESTS:
+            with transaction.atomic():
+                response = handler.get_response(request)
+                if not response.outcome.is_success:
+                    transaction.set_rollback(True)
+        else:
+            response = handler.get_response(request)
+        result = Result(response.outcome, response.text, request, response, request.recipient)
+        if response.sends_reply:
+            # After the view and its transaction: a reply must not announce
+            # what a rollback has undone.
+            response.send()
+            result.reply_sent = True
+    except Exception as exc:
+        response = response_for_exception(request, exc)
+        result = Result(
+            response.outcome,
+            response.text,
+            request,
+            None,
+            getattr(request, "recipient", envelope.recipient),
+            exception=exc,
+        )
+    finally:
+        close_old_connections()
+    signals.message_handled.send(sender=MailHandler, request=request, result=result)
+    return result
+

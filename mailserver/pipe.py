@@ -1,0 +1,422 @@
+"""
+django-mailpipe: the command a mail server's pipe transport runs, once per
+message.
+
+What Postfix and Exim do with a pipe's exit status decides whether a message
+is delivered, bounced to its sender, or kept and retried, so this module is
+written around one rule: only the sender's faults bounce. Anything that goes
+wrong on our side (broken settings, a bug in a view, the database, a signal,
+running out of time) exits 75, EX_TEMPFAIL, the one status both MTAs defer on.
+
+It stays cheap to start: importing it loads neither Django nor the email
+package. Arguments are checked and the message is read first; Django is set
+up only when there is a message to dispatch.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+import click
+
+from .status import EX_TEMPFAIL, Outcome, exit_status
+
+CHUNK = 1 << 16
+
+
+class Stop(BaseException):
+    """
+    Raised by the signal and deadline handlers. A BaseException, so that no
+    ``except Exception`` in a view or in the dispatch core swallows it.
+    """
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+
+class Failure(Exception):
+    """Ends the run with an outcome before anything is dispatched."""
+
+    def __init__(self, outcome: Outcome, text: str | None = None):
+        super().__init__(text)
+        self.outcome = outcome
+        self.text = text
+
+
+def read_message(stream, limit: int | None) -> tuple[bytes | None, int]:
+    """
+    Read a whole message as bytes. Past ``limit`` the rest is read and
+    thrown away, so a huge message is never held in memory and the MTA, still
+    writing, does not meet a closed pipe. Returns (None, size) when too big.
+    """
+    chunks = []
+    size = 0
+    read = getattr(stream, "read1", stream.read)
+    while True:
+        chunk = read(CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if limit is None or size <= limit:
+            chunks.append(chunk)
+        elif chunks:
+            chunks = []
+    if limit is not None and size > limit:
+        return None, size
+    return strip_from_line(b"".join(chunks)), size
+
+
+def strip_from_line(raw: bytes) -> bytes:
+    """
+    Drop a leading mbox ``From `` line (Exim's default message_prefix,
+    Postfix's F flag): it is the transport's, not part of the message.
+    """
+    if raw.startswith(b"From "):
+        end = raw.find(b"\n")
+        return b"" if end < 0 else raw[end + 1 :]
+    return raw
+
+
+def envelope_recipients(
+    sender: str | None, recipients: Sequence[str], environ
+) -> tuple[str | None, list[str], str]:
+    """
+    Options first, then the variables Exim sets for a pipe command; with
+    neither, the recipient is left to the headers (see EmailRequest).
+    """
+    from .envelope import from_exim_environ
+
+    recipients = [r for r in recipients if r]
+    queue_id = ""
+    if not recipients:
+        env_sender, recipients, queue_id = from_exim_environ(environ)
+        if sender is None:
+            sender = env_sender
+    return sender, recipients or [""], queue_id
+
+
+def setup_django(settings_module: str | None, pythonpath: str | None) -> None:
+    if pythonpath and pythonpath not in sys.path:
+        sys.path.insert(0, pythonpath)
+    if settings_module:
+        os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
+    if not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        raise Failure(
+            Outcome.MISCONFIGURED, "no Django settings: pass --settings or set DJANGO_SETTINGS_MODULE"
+        )
+    import django
+
+    try:
+        django.setup()
+    except Exception as exc:
+        raise Failure(
+            Outcome.MISCONFIGURED, f"Django settings failed to load: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def configured_limit(settings_module, pythonpath, max_size):
+    """
+    The size limit, known before the message is read. Reading a setting
+    imports the settings module but does not set Django up.
+    """
+    if max_size is not None:
+        return max_size or None
+    if pythonpath and pythonpath not in sys.path:
+        sys.path.insert(0, pythonpath)
+    if settings_module:
+        os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
+    try:
+        from .limits import max_message_size
+
+        return max_message_size()
+    except Exception:
+        return None  # Broken settings are reported once Django is set up.
+
+
+def deliver(raw: bytes, envelope, recipients: Sequence[str]):
+    """Dispatch once per recipient; the results, in order."""
+    from .handlers import dispatch
+
+    return [dispatch(raw, envelope.for_recipient(r)) for r in recipients]
+
+
+def describe(results) -> tuple[Outcome, str]:
+    """The outcome that decides the exit status, and the line that goes with it."""
+    outcome = exit_status([r.outcome for r in results])
+    for result in results:
+        if result.outcome is outcome:
+            return outcome, result.dsn_line()
+    return outcome, outcome.dsn_line()
+
+
+def _exit_codes_help() -> str:
+    lines = ["\b", "Exit status (what Postfix and Exim do with it):"]
+    seen = set()
+    for outcome in Outcome:
+        if outcome.exit_code in seen:
+            continue
+        same = [o for o in Outcome if o.exit_code == outcome.exit_code]
+        seen.add(outcome.exit_code)
+        names = ", ".join(f"{o.text} ({o.enhanced})" for o in same)
+        action = "delivered" if outcome.is_success else (
+            "deferred" if outcome.is_temporary else "bounced"
+        )
+        lines.append(f"  {outcome.exit_code:>3}  {action}: {names}")
+    lines += [
+        "",
+        "A usage error, broken settings, a failing view, a signal or the deadline all "
+        "exit 75: the message stays queued and is retried. Any output is one line that "
+        "starts with the enhanced status code.",
+    ]
+    return "\n".join(lines)
+
+
+@click.command(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=_exit_codes_help(),
+)
+@click.option("--settings", "settings_module", help="Django settings module.")
+@click.option("--pythonpath", help="Directory to add to the Python path.")
+@click.option("--sender", default=None, help="Envelope sender; empty for the null sender.")
+@click.option("--recipient", "recipients", multiple=True, help="Envelope recipient (repeatable).")
+@click.option("--original-recipient", default="", help="The recipient before rewriting.")
+@click.option("--queue-id", default="", help="The MTA's queue id, for the logs.")
+@click.option("--client-address", default="", help="The SMTP client's address.")
+@click.option("--size", type=int, default=None, help="Message size as the MTA counts it.")
+@click.option(
+    "--max-size",
+    type=int,
+    default=None,
+    help="Largest message in bytes (0: no limit). Default: MAIL_MAX_MESSAGE_SIZE.",
+)
+@click.option(
+    "--deadline",
+    type=float,
+    default=None,
+    help="Seconds before giving up and deferring. Default: MAIL_PIPE_DEADLINE.",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where stray output and console logging go. Default: discarded.",
+)
+@click.option("--dry-run", is_flag=True, help="Resolve the recipients and print the routes.")
+@click.argument("more_recipients", nargs=-1, metavar="[RECIPIENT]...")
+def command(**options) -> int:
+    """Deliver the message on standard input to the Django mail views."""
+    return run(**options)
+
+
+def run(
+    settings_module=None,
+    pythonpath=None,
+    sender=None,
+    recipients=(),
+    more_recipients=(),
+    original_recipient="",
+    queue_id="",
+    client_address="",
+    size=None,
+    max_size=None,
+    deadline=None,
+    log_file=None,
+    dry_run=False,
+    stdin=None,
+    environ=None,
+) -> tuple[Outcome, str]:
+    """Everything but the process plumbing: returns (outcome, output line)."""
+    environ = os.environ if environ is None else environ
+    stdin = stdin if stdin is not None else sys.stdin.buffer
+    sender, all_recipients, env_queue_id = envelope_recipients(
+        sender, [*recipients, *more_recipients], environ
+    )
+    limit = configured_limit(settings_module, pythonpath, max_size)
+    try:
+        raw, read_size = read_message(stdin, limit)
+    except OSError as exc:
+        return Outcome.TEMPORARY_FAILURE, Outcome.TEMPORARY_FAILURE.dsn_line(
+            f"cannot read the message: {exc}"
+        )
+    setup_django(settings_module, pythonpath)
+    if deadline is None:
+        from .conf import settings
+
+        deadline = settings.MAIL_PIPE_DEADLINE
+    if deadline:
+        _arm_deadline(deadline)
+    from .envelope import Envelope
+
+    envelope = Envelope(
+        sender=sender,
+        original_recipient=original_recipient,
+        queue_id=queue_id or env_queue_id,
+        client_address=client_address,
+        size=size if size is not None else read_size,
+        transport="pipe",
+    )
+    if raw is None:
+        from .exceptions import MessageTooBig
+        from .limits import check_size
+
+        try:
+            check_size(read_size, limit)
+        except MessageTooBig as exc:
+            return exc.outcome, exc.outcome.dsn_line(str(exc))
+    if dry_run:
+        return _dry_run(all_recipients)
+    results = deliver(raw, envelope, all_recipients)
+    _log(results, envelope)
+    outcome, line = describe(results)
+    return outcome, "" if outcome.is_success else line
+
+
+def _dry_run(recipients) -> tuple[Outcome, str]:
+    from .exceptions import RecipientNotFound
+    from .resolvers import resolve
+
+    lines, outcomes = [], []
+    for recipient in recipients:
+        try:
+            match = resolve(recipient)
+        except RecipientNotFound as exc:
+            outcomes.append(Outcome.UNKNOWN_RECIPIENT)
+            lines.append(Outcome.UNKNOWN_RECIPIENT.dsn_line(f"<{recipient}>: {exc}"))
+            continue
+        outcomes.append(Outcome.DELIVERED)
+        lines.append(
+            f"<{recipient}> -> {match.view_name} args={match.args!r} kwargs={match.kwargs!r}"
+        )
+    outcome = exit_status(outcomes)
+    return outcome, "\n".join(lines)
+
+
+def _log(results, envelope) -> None:
+    import logging
+
+    logger = logging.getLogger("mailserver.pipe")
+    for result in results:
+        logger.info(
+            "queue_id=%s sender=<%s> recipient=<%s> route=%s outcome=%s status=%s",
+            envelope.queue_id or "-",
+            envelope.sender or "",
+            result.recipient,
+            result.route or "-",
+            result.outcome.name.lower(),
+            result.outcome.enhanced,
+        )
+
+
+def _arm_deadline(seconds: float) -> None:
+    def expired(signum, frame):
+        raise Stop(f"gave up after {seconds:g} s; will retry")
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def _on_signal(signum, frame):
+    raise Stop(f"interrupted by {signal.Signals(signum).name}; will retry")
+
+
+def _redirect_output(log_file: str | None) -> int:
+    """
+    Point file descriptors 1 and 2 at the log file (or nowhere) for the rest
+    of the run, and return a copy of the real stdout for the one line the MTA
+    is to read: a warning printed first would hide the status code from
+    Postfix, and a view's print() must not reach a bounce.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    real_stdout = os.dup(1)
+    target = os.open(
+        log_file or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640
+    )
+    os.dup2(target, 1)
+    os.dup2(target, 2)
+    os.close(target)
+    return real_stdout
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console script: parse, run, exit with the table's status."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
+    real_stdout = None
+    started = False
+    try:
+        options = parse_args(sys.argv[1:] if argv is None else argv)
+        started = True
+        if not options["dry_run"]:
+            real_stdout = _redirect_output(options["log_file"])
+        outcome, line = run(**options)
+    except Failure as exc:
+        outcome, line = exc.outcome, exc.outcome.dsn_line(exc.text)
+    except Stop as exc:
+        outcome, line = Outcome.TEMPORARY_FAILURE, Outcome.TEMPORARY_FAILURE.dsn_line(exc.text)
+    except SystemExit:
+        if not started:  # --help
+            raise
+        outcome = Outcome.TEMPORARY_FAILURE
+        line = outcome.dsn_line("internal error: SystemExit")
+    except BaseException as exc:  # noqa: BLE001 - nothing may reach the MTA as a traceback
+        outcome = Outcome.TEMPORARY_FAILURE
+        line = outcome.dsn_line(f"internal error: {type(exc).__name__}")
+        _log_exception(exc)
+    # From here on, nothing may interrupt the one line and the exit status.
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM):
+        signal.signal(signum, signal.SIG_IGN)
+    _write(real_stdout, line)
+    sys.exit(outcome.exit_code)
+
+
+def parse_args(args: Sequence[str]) -> dict:
+    try:
+        ctx = command.make_context("django-mailpipe", list(args))
+    except click.exceptions.Exit as exc:  # --help was printed
+        raise SystemExit(exc.exit_code) from None
+    except click.ClickException as exc:
+        # A usage error is in the MTA's configuration, not in the sender's
+        # message: keep the mail queued until it is fixed.
+        raise Failure(Outcome.MISCONFIGURED, f"usage error: {exc.format_message()}") from None
+    return ctx.params
+
+
+def _log_exception(exc: BaseException) -> None:
+    try:
+        import logging
+
+        logging.getLogger("mailserver.pipe").error(
+            "django-mailpipe failed", exc_info=(type(exc), exc, exc.__traceback__)
+        )
+    except BaseException:
+        pass
+
+
+def _write(fd: int | None, line: str) -> None:
+    if not line:
+        return
+    data = (line.rstrip("\n") + "\n").encode("utf-8", "replace")
+    try:
+        if fd is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            os.write(fd, data)
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["EX_TEMPFAIL", "main", "run"]

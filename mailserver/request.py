@@ -1,0 +1,275 @@
+"""
+EmailRequest: one message, for one recipient, as a mail view sees it.
+
+The exact bytes are kept (``request.raw``): a view that archives, forwards or
+checks a signature needs them, not a re-serialisation. Everything else is
+derived from them with the standard library's ``email`` package and
+``policy.default``, and made forgiving: real mail has lying charsets and
+broken headers, and a view should get text, not an exception.
+"""
+
+from __future__ import annotations
+
+import functools
+from email import policy
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.utils import getaddresses, parsedate_to_datetime
+
+from django.core.files.uploadedfile import InMemoryUploadedFile
+from django.utils.datastructures import MultiValueDict
+
+from .addresses import Address, parse
+from .envelope import Envelope
+
+
+def parse_message(raw: bytes) -> EmailMessage:
+    return BytesParser(policy=policy.default).parsebytes(raw)
+
+
+def decode_text(part: Message) -> str:
+    """A text part's content as str, whatever its charset claims."""
+    payload = part.get_payload(decode=True) or b""
+    if isinstance(payload, str):
+        return payload
+    for charset in (part.get_content_charset(), "utf-8"):
+        if not charset:
+            continue
+        try:
+            return payload.decode(charset, errors="replace" if charset != "utf-8" else "strict")
+        except (LookupError, UnicodeDecodeError):
+            continue
+    # Every byte decodes in Latin-1: better a few wrong letters than no text.
+    return payload.decode("latin-1")
+
+
+def header_text(message: Message, name: str) -> str | None:
+    """A header as one line of text, or None; a malformed one does not raise."""
+    try:
+        value = message.get(name)
+    except Exception:  # policy.default can fail on hostile headers
+        value = None
+        for key, raw_value in message.raw_items():
+            if key.lower() == name.lower():
+                value = raw_value
+                break
+    if value is None:
+        return None
+    return " ".join(str(value).split())
+
+
+class Attachment(InMemoryUploadedFile):
+    """
+    A MIME part offered as a Django ``UploadedFile``, so that it can go
+    straight into a ``FileField``. ``content_id`` is set for inline parts.
+    """
+
+    def __init__(self, part: Message, index: int):
+        from io import BytesIO
+
+        content = part.get_payload(decode=True) or b""
+        name = part.get_filename() or f"part-{index}"
+        super().__init__(
+            BytesIO(content),
+            field_name=None,
+            name=name,
+            content_type=part.get_content_type(),
+            size=len(content),
+            charset=part.get_content_charset(),
+        )
+        self.content_id = (part.get("Content-ID") or "").strip("<> ") or None
+        self.disposition = part.get_content_disposition()
+
+
+class EmailRequest:
+    """
+    The request a mail view receives. ``request['From']`` and the
+    ``get_*()`` methods are the original API; the properties are the
+    conveniences of a modern inbound-mail API.
+    """
+
+    def __init__(self, raw: bytes, envelope: Envelope | None = None, message=None):
+        self.raw = raw
+        self.message: EmailMessage = message if message is not None else parse_message(raw)
+        envelope = envelope or Envelope()
+        if not envelope.recipient:
+            envelope = envelope.for_recipient(self._recipient_from_headers())
+        self.envelope = envelope
+        self.address: Address = parse(envelope.recipient)
+        self.resolver_match = None
+
+    def _recipient_from_headers(self) -> str:
+        from .conf import settings
+
+        for name in settings.MAIL_RECIPIENT_HEADERS:
+            value = header_text(self.message, name)
+            if value:
+                addresses = getaddresses([value])
+                if addresses and addresses[0][1]:
+                    return addresses[0][1]
+        return ""
+
+    def __repr__(self) -> str:
+        return (
+            f"<EmailRequest from={self.envelope.sender!r} to={self.envelope.recipient!r} "
+            f"subject={self.subject!r}>"
+        )
+
+    # The original API ---------------------------------------------------
+
+    def __getitem__(self, name: str) -> str | None:
+        return header_text(self.message, name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.message
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        value = self[name]
+        return default if value is None else value
+
+    def get_all(self, name: str) -> list[str]:
+        return [" ".join(str(v).split()) for v in self.message.get_all(name, [])]
+
+    def get_recipient_address(self) -> str:
+        """The envelope recipient, as the mail server gave it."""
+        return self.envelope.recipient
+
+    def get_recipient_display(self) -> str:
+        """
+        The recipient as the sender addressed it (``Help Desk <help@...>``),
+        found in To or Cc; else the bare envelope address.
+        """
+        wanted = self.envelope.recipient.lower()
+        for address in self.addresses("To") + self.addresses("Cc"):
+            if address.addr_spec.lower() == wanted and address.display_name:
+                return str(address)
+        return self.envelope.recipient
+
+    def get_body(self) -> str:
+        """The text of the message: its plain part, else its HTML part."""
+        return self.text if self.text is not None else (self.html or "")
+
+    # Envelope -----------------------------------------------------------
+
+    @property
+    def sender(self) -> str | None:
+        return self.envelope.sender
+
+    @property
+    def recipient(self) -> str:
+        return self.envelope.recipient
+
+    @property
+    def subaddress(self) -> str:
+        """The tag of ``ticket+42@...``: ``"42"``."""
+        return self.address.subaddress
+
+    @property
+    def is_bounce(self) -> bool:
+        """Sent with the null sender, as delivery notifications are."""
+        return self.envelope.sender == ""
+
+    # Headers ------------------------------------------------------------
+
+    def addresses(self, name: str) -> list[HeaderAddress]:
+        """Every address in the named headers, parsed; unparsable ones are skipped."""
+        result = []
+        for value in self.message.get_all(name, []) if name in self.message else []:
+            try:
+                result.extend(value.addresses)
+            except Exception:
+                for display, addr in getaddresses([str(value)]):
+                    if "@" in addr:
+                        user, _, domain = addr.rpartition("@")
+                        try:
+                            result.append(HeaderAddress(display, user, domain))
+                        except Exception:
+                            continue
+        return result
+
+    @property
+    def from_address(self) -> HeaderAddress | None:
+        found = self.addresses("From")
+        return found[0] if found else None
+
+    @property
+    def from_email(self) -> str:
+        address = self.from_address
+        return address.addr_spec if address else ""
+
+    @property
+    def to(self) -> list[str]:
+        return [a.addr_spec for a in self.addresses("To")]
+
+    @property
+    def cc(self) -> list[str]:
+        return [a.addr_spec for a in self.addresses("Cc")]
+
+    @property
+    def reply_to(self) -> list[str]:
+        return [a.addr_spec for a in self.addresses("Reply-To")]
+
+    @property
+    def subject(self) -> str:
+        return self["Subject"] or ""
+
+    @property
+    def message_id(self) -> str:
+        return self["Message-ID"] or ""
+
+    @property
+    def date(self):
+        """The Date header as an aware datetime, or None when absent or invalid."""
+        value = self["Date"]
+        if not value:
+            return None
+        try:
+            return parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+
+    # Bodies and files -----------------------------------------------------
+
+    def _body_part(self, subtype: str) -> Message | None:
+        try:
+            return self.message.get_body(preferencelist=(subtype,))
+        except Exception:
+            return None
+
+    @functools.cached_property
+    def text(self) -> str | None:
+        part = self._body_part("plain")
+        return decode_text(part) if part is not None else None
+
+    @functools.cached_property
+    def html(self) -> str | None:
+        part = self._body_part("html")
+        return decode_text(part) if part is not None else None
+
+    def _iter_file_parts(self):
+        bodies = {id(self._body_part("plain")), id(self._body_part("html"))}
+        for part in self.message.walk():
+            if part.is_multipart() or id(part) in bodies:
+                continue
+            if part is self.message and part.get_content_maintype() == "text":
+                continue
+            yield part
+
+    @functools.cached_property
+    def attachments(self) -> list[Attachment]:
+        """Every part that is not a body, decoded when first asked for."""
+        return [Attachment(part, i) for i, part in enumerate(self._iter_file_parts(), 1)]
+
+    @property
+    def inline(self) -> list[Attachment]:
+        """The parts shown within the HTML body, referred to by Content-ID."""
+        return [a for a in self.attachments if a.disposition == "inline" or a.content_id]
+
+    @functools.cached_property
+    def FILES(self) -> MultiValueDict:  # noqa: N802 - Django's name
+        """The attachments by file name, as ``request.FILES`` is for a form."""
+        files = MultiValueDict()
+        for attachment in self.attachments:
+            files.appendlist(attachment.name, attachment)
+        return files
