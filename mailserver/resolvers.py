@@ -211,7 +211,9 @@ class MailboxResolver:
         raise RecipientNotFound(address=address, tried=tried)
 
     def __repr__(self) -> str:
-        name = self.mailconf_name if isinstance(self.mailconf_name, str) else "<list>"
+        name = self.mailconf_name
+        if not isinstance(name, str):
+            name = getattr(name, "__name__", "<list>")
         ns = f" ({self.app_name}:{self.namespace})" if self.namespace else ""
         return f"<MailboxResolver {name} {self.regex_string!r}{ns}>"
 

@@ -1,0 +1,30 @@
+"""A small help desk that takes tickets by mail."""
+
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = "example-only-not-secret"
+DEBUG = True
+USE_TZ = True
+ALLOWED_HOSTS = []
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "mailserver",
+    "tickets",
+]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / "db.sqlite3",
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Replies are printed instead of sent, so the demo shows them.
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+ROOT_MAILCONF = "exampleproject.mailconf"
+MAILER_DAEMON_ADDRESS = "mailer-daemon@example.com"
+MAIL_ATOMIC_REQUESTS = True

@@ -1,0 +1,69 @@
+"""Views of the test mail app. Each records what it was called with on the request."""
+
+from django.shortcuts import get_object_or_404
+
+from mailserver import EmailDeferResponse, EmailIgnoreResponse, EmailRejectResponse, EmailResponse
+from mailserver.auth import login_required
+from mailserver.exceptions import TemporaryFailure
+from mailserver.status import Outcome
+
+from .models import Comment, Ticket
+
+
+def reply(request, *args, **kwargs):
+    """The original example, verbatim in spirit: mirror the message back."""
+    return EmailResponse(
+        from_email=request.get_recipient_display(),
+        to=request["From"],
+        body=request.get_body(),
+        subject="Re: %s" % request["Subject"],
+    )
+
+
+def echo_args(request, *args, **kwargs):
+    response = EmailIgnoreResponse()
+    response.seen = {"args": args, "kwargs": kwargs, "subaddress": request.subaddress}
+    return response
+
+
+def ticket_comment(request, ticket):
+    ticket = get_object_or_404(Ticket, pk=ticket)
+    Comment.objects.create(ticket=ticket, body=request.get_body())
+    return EmailIgnoreResponse()
+
+
+def comment_then_fail(request, ticket):
+    Comment.objects.create(ticket_id=ticket, body="must be rolled back")
+    return EmailDeferResponse("not now")
+
+
+def broken(request):
+    raise RuntimeError("the view is broken")
+
+
+def returns_none(request):
+    return None
+
+
+def defer(request):
+    raise TemporaryFailure("database busy")
+
+
+def refuse(request):
+    return EmailRejectResponse("no attachments here", Outcome.REJECTED)
+
+
+@login_required
+def members_only(request):
+    response = EmailIgnoreResponse()
+    response.seen = {"user": request.user.get_username()}
+    return response
+
+
+async def async_view(request):
+    return EmailIgnoreResponse()
+
+
+def create_ticket(request):
+    Ticket.objects.create(subject=request.subject)
+    return EmailIgnoreResponse()

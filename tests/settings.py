@@ -1,0 +1,32 @@
+"""Settings for the test suite: a real SQLite database, the locmem mail outbox."""
+
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+SECRET_KEY = "tests-only"
+DEBUG = False
+USE_TZ = True
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "mailserver",
+    "tests.mailapp",
+]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / "test.sqlite3",
+    }
+}
+AUTHENTICATION_BACKENDS = ["mailserver.auth.EmailBackend"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+ADMINS = [("Admin", "admin@example.com")]
+
+ROOT_MAILCONF = "tests.mailapp.mailconf"
+MAILER_DAEMON_ADDRESS = "mailer-daemon@example.com"
+MAIL_MIDDLEWARE = [
+    "mailserver.middleware.CommonMiddleware",
+    "mailserver.auth.SenderAuthenticationMiddleware",
+]
