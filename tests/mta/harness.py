@@ -1,0 +1,821 @@
+"""
+Private, throw-away Postfix and Exim instances for the end-to-end tests.
+
+Each instance is built from the files in contrib/ (so the tests exercise the
+configuration we ship), with only paths, the port, the command, the settings
+module and the pipe user swapped in. Nothing outside the instance's own
+temporary directory is changed, except one line in /etc/exim4/trusted_configs
+that lives as long as the Exim instance.
+
+The pipe runs as an unprivileged user who cannot read /root (where a pyenv
+Python and the checkout may live), so :class:`PipeRuntime` builds a virtualenv
+from Debian's /usr/bin/python3 in a world-readable temporary directory and
+copies into it the checkout's ``mailserver`` package, its dependencies (pure
+Python, taken from the interpreter running pytest: no network needed) and the
+test project, then byte-compiles everything because the pipe user cannot
+write ``__pycache__``.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import importlib.metadata
+import json
+import os
+import pwd
+import re
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+CONTRIB = REPO / "contrib"
+
+POSTFIX = shutil.which("postfix", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/postfix"
+POSTCONF_DIR = Path(POSTFIX).parent
+EXIM = os.environ.get("MTA_EXIM", "/usr/sbin/exim4")
+EXIM_TRUSTED_CONFIGS = Path("/etc/exim4/trusted_configs")
+
+TEST_DOMAIN = "mail.test"
+# Where test senders live. Bounces to it are swallowed (Postfix) or kept in
+# a mailbox file (Exim), never sent anywhere.
+SENDER_DOMAIN = "client.test"
+
+# The example values in contrib/ that an instance replaces.
+CONTRIB_COMMAND = "/srv/mailserver/venv/bin/django-mailpipe"
+CONTRIB_SITE = "/srv/mailserver/site"
+CONTRIB_SETTINGS = "mysite.settings"
+CONTRIB_DOMAIN = "mail.example.com"
+CONTRIB_USER = "mailpipe"
+
+RUN_SETTINGS_MODULE = "mta_run_settings"
+
+
+class HarnessError(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+
+def pipe_user() -> str:
+    """The account the pipe runs as (made by .ci/install-mtas.sh)."""
+    return os.environ.get("MTA_PIPE_USER", CONTRIB_USER)
+
+
+def missing_prerequisites(mta: str | None = None) -> str | None:
+    """Why the MTA tests cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "the MTA tests run real Postfix/Exim instances and need root"
+    try:
+        pwd.getpwnam(pipe_user())
+    except KeyError:
+        return f"pipe user {pipe_user()!r} missing: run .ci/install-mtas.sh"
+    if not os.access(_base_python(), os.X_OK):
+        return f"{_base_python()} missing: run .ci/install-mtas.sh"
+    if mta == "postfix" and not os.access(POSTFIX, os.X_OK):
+        return "postfix not installed: run .ci/install-mtas.sh"
+    if mta == "exim" and not os.access(EXIM, os.X_OK):
+        return f"{EXIM} not installed: run .ci/install-mtas.sh"
+    return None
+
+
+def _base_python() -> str:
+    return os.environ.get("MTA_PIPE_PYTHON", "/usr/bin/python3")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_world_readable(path: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(path):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                mode = os.stat(p).st_mode
+                os.chmod(p, 0o755 if mode & 0o100 else 0o644)
+
+
+def render_contrib(paths: list[Path], replacements: dict[str, str]) -> dict[str, str]:
+    """
+    The contrib files with the example values replaced. Every example value
+    must occur in at least one file, so a change in contrib/ that the
+    harness does not know about fails loudly instead of being tested wrongly.
+    """
+    texts = {p.name: p.read_text() for p in paths}
+    for old, new in replacements.items():
+        if not any(old in t for t in texts.values()):
+            raise HarnessError(f"{old!r} not found in {[str(p) for p in paths]}")
+        texts = {k: t.replace(old, new) for k, t in texts.items()}
+    return texts
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise HarnessError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def make_message(
+    subject: str = "test",
+    body: str = "Hello.\n",
+    sender: str = f"alice@{SENDER_DOMAIN}",
+    to: str = f"ok@{TEST_DOMAIN}",
+    size: int | None = None,
+) -> EmailMessage:
+    """A small message with a unique Message-ID; `size` pads the body."""
+    msg = EmailMessage()
+    msg["From"] = sender or f"MAILER-DAEMON@{SENDER_DOMAIN}"
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<{uuid.uuid4().hex}@{SENDER_DOMAIN}>"
+    if size:
+        line = "x" * 76 + "\n"
+        body = body + line * (size // len(line) + 1)
+    msg.set_content(body)
+    return msg
+
+
+def bare_message_id(value: str | None) -> str:
+    return (value or "").strip().strip("<>")
+
+
+# --------------------------------------------------------------------------
+# the pipe's Python side
+
+
+@dataclass
+class PipeRuntime:
+    """A virtualenv the pipe user can run, holding the app and the test project."""
+
+    root: Path
+    user: str
+    python: Path = field(init=False)
+    site: Path = field(init=False)
+    command: str = field(init=False)
+    records: Path = field(init=False)
+    settings_module: str = RUN_SETTINGS_MODULE
+    build_seconds: float = 0.0
+
+    def __post_init__(self):
+        self.venv = self.root / "venv"
+        self.python = self.venv / "bin" / "python"
+        self.site = self.root / "site"
+        self.records = self.root / "records"
+        self.command = os.environ.get("MTA_PIPE_COMMAND") or str(
+            self.venv / "bin" / "django-mailpipe"
+        )
+
+    def build(self, settings: dict | None = None) -> PipeRuntime:
+        started = time.monotonic()
+        subprocess.run(
+            [_base_python(), "-m", "venv", "--without-pip", str(self.venv)],
+            check=True,
+        )
+        purelib = Path(
+            subprocess.run(
+                [str(self.python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+        )
+        for dist in _dependency_closure(_project_requirements()):
+            _copy_distribution(dist, purelib)
+        # The code under test, straight from the checkout.
+        shutil.copytree(
+            REPO / "mailserver",
+            purelib / "mailserver",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+        self._write_console_scripts()
+        # The test project goes on --pythonpath, as a deployment's would.
+        self.site.mkdir()
+        shutil.copytree(
+            HERE / "mtaproject",
+            self.site / "mtaproject",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+        self.write_settings(settings or {})
+        make_world_readable(self.root)
+        # The pipe user cannot write __pycache__; without .pyc files every
+        # delivery is several times slower.
+        subprocess.run(
+            [str(self.python), "-m", "compileall", "-q", "-j0", str(purelib), str(self.site)],
+            check=True,
+        )
+        make_world_readable(self.root)
+        self.records.mkdir()
+        pw = pwd.getpwnam(self.user)
+        os.chown(self.records, pw.pw_uid, pw.pw_gid)
+        self.build_seconds = time.monotonic() - started
+        return self
+
+    def _write_console_scripts(self) -> None:
+        """bin/<name> for each [project.scripts] entry, the way pip writes them."""
+        for name, target in _project_scripts().items():
+            module, _, func = target.partition(":")
+            script = self.venv / "bin" / name
+            script.write_text(
+                f"#!{self.python}\n"
+                "import sys\n"
+                f"from {module} import {func}\n"
+                "if __name__ == '__main__':\n"
+                f"    sys.exit({func}())\n"
+            )
+            script.chmod(0o755)
+
+    def write_settings(self, overrides: dict) -> None:
+        lines = [
+            "# Written by tests/mta/harness.py for one test run.",
+            "from mtaproject.settings import *  # noqa: F403",
+            f"MTA_RECORD_DIR = {str(self.records)!r}",
+        ]
+        lines += [f"{k} = {v!r}" for k, v in overrides.items()]
+        (self.site / f"{self.settings_module}.py").write_text("\n".join(lines) + "\n")
+
+    def run_as_user(self, args: list[str], **kwargs) -> subprocess.CompletedProcess:
+        """Run a command as the pipe user, with an empty environment like an MTA's."""
+        pw = pwd.getpwnam(self.user)
+        return subprocess.run(
+            args,
+            user=pw.pw_uid,
+            group=pw.pw_gid,
+            extra_groups=[],
+            env={"PATH": "/usr/bin:/bin"},
+            cwd="/",
+            **kwargs,
+        )
+
+    def seen(self, message_id: str) -> list[dict]:
+        """What the test project's views recorded for one message."""
+        want = bare_message_id(message_id)
+        found = []
+        for path in sorted(self.records.glob("*.jsonl")):
+            for line in path.read_text().splitlines():
+                record = json.loads(line)
+                if bare_message_id(record.get("message_id")) == want:
+                    found.append(record)
+        return found
+
+
+def _project_requirements() -> list[str]:
+    text = (REPO / "pyproject.toml").read_text()
+    try:
+        import tomllib
+
+        return list(tomllib.loads(text)["project"]["dependencies"])
+    except ImportError:  # Python 3.10
+        block = re.search(r"^dependencies\s*=\s*\[(.*?)\]", text, re.S | re.M)
+        return re.findall(r"\"([^\"]+)\"", block.group(1)) if block else []
+
+
+def _project_scripts() -> dict[str, str]:
+    text = (REPO / "pyproject.toml").read_text()
+    try:
+        import tomllib
+
+        return dict(tomllib.loads(text)["project"].get("scripts", {}))
+    except ImportError:  # Python 3.10
+        block = re.search(r"^\[project\.scripts\](.*?)(^\[|\Z)", text, re.S | re.M)
+        return dict(re.findall(r"^([\w.-]+)\s*=\s*\"([^\"]+)\"", block.group(1), re.M))
+
+
+def _requirement_applies(req: str) -> bool:
+    if ";" not in req:
+        return True
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:
+        try:
+            from pip._vendor.packaging.requirements import Requirement
+        except ImportError:
+            Requirement = None
+    if Requirement is not None:
+        marker = Requirement(req).marker
+        return marker is None or marker.evaluate({"extra": ""})
+    marker = req.split(";", 1)[1]
+    return not re.search(r"extra|win32|Windows", marker)
+
+
+def _dependency_closure(requirements: list[str]) -> list[importlib.metadata.Distribution]:
+    seen: dict[str, importlib.metadata.Distribution] = {}
+    todo = list(requirements)
+    while todo:
+        req = todo.pop()
+        if not _requirement_applies(req):
+            continue
+        name = re.match(r"[A-Za-z0-9._-]+", req).group(0)
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in seen:
+            continue
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise HarnessError(
+                f"{name} is needed by the pipe but not installed for {sys.executable}"
+            ) from exc
+        seen[key] = dist
+        todo.extend(dist.requires or [])
+    return list(seen.values())
+
+
+def _copy_distribution(dist: importlib.metadata.Distribution, purelib: Path) -> None:
+    """Copy one installed distribution's files that live in site-packages."""
+    base = Path(dist.locate_file("")).resolve()
+    for f in dist.files or []:
+        src = Path(dist.locate_file(f)).resolve()
+        try:
+            rel = src.relative_to(base)
+        except ValueError:
+            continue
+        if rel.parts and rel.parts[0] == "..":
+            continue  # console scripts in bin/ and the like
+        if src.suffix in (".so", ".pyd"):
+            raise HarnessError(f"{dist.metadata['Name']} is not pure Python: {src}")
+        if not src.is_file():
+            continue
+        dst = purelib / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+
+
+# --------------------------------------------------------------------------
+# outcomes
+
+
+@dataclass
+class Delivery:
+    """The MTA's own final word on one recipient."""
+
+    recipient: str
+    state: str  # "delivered", "deferred" or "bounced"
+    dsn: str | None  # enhanced status code, when the MTA has one
+    text: str  # the MTA's explanation, pipe output included where logged
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Submission:
+    queue_id: str
+    message_id: str
+    recipients: list[str]
+    exit_status: int | None = None  # of the injecting command, where there is one
+
+
+# --------------------------------------------------------------------------
+# Postfix
+
+POSTFIX_BASE_MAIN = """\
+# Private test instance, written by tests/mta/harness.py.
+compatibility_level = 3.6
+queue_directory = {queue}
+data_directory = {data}
+maillog_file = {maillog}
+maillog_file_prefixes = {root}
+syslog_name = postfix-mta-test
+myhostname = mta-test.localdomain
+mydomain = localdomain
+myorigin = $myhostname
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+biff = no
+append_dot_mydomain = no
+delay_warning_time = 0
+# Nothing leaves this machine: only transport_maps entries deliver.
+default_transport = error:the test instance sends no mail out
+relay_transport = error:the test instance relays no mail
+smtpd_banner = $myhostname ESMTP test
+"""
+
+POSTFIX_BASE_MASTER = """\
+# Private test instance, written by tests/mta/harness.py. No chroot.
+127.0.0.1:{port} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+_POSTFIX_RESULT = re.compile(
+    r" (?P<qid>[0-9A-Za-z]+): to=<(?P<to>[^>]*)>,(?: orig_to=<(?P<orig>[^>]*)>,)?"
+    r" relay=(?P<relay>[^,]*),.* dsn=(?P<dsn>[0-9.]+), status=(?P<status>\w+) \((?P<text>.*)\)$"
+)
+_POSTFIX_STATES = {"sent": "delivered", "deferred": "deferred", "bounced": "bounced"}
+
+
+class Postfix:
+    name = "postfix"
+
+    def __init__(self, root: Path, runtime: PipeRuntime):
+        self.root = root
+        self.runtime = runtime
+        self.config_dir = root / "etc"
+        self.queue_dir = root / "spool"
+        self.data_dir = root / "data"
+        self.maillog = root / "maillog"
+        self.port = free_port()
+        self.started = False
+
+    def _postfix(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [POSTFIX, "-c", str(self.config_dir), *args],
+            capture_output=True,
+            text=True,
+            check=check,
+        )
+
+    def configure(self) -> None:
+        for d in (self.config_dir, self.queue_dir, self.data_dir):
+            d.mkdir(parents=True)
+            d.chmod(0o755)
+        pw = pwd.getpwnam("postfix")
+        os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
+        self.data_dir.chmod(0o700)
+        contrib = render_contrib(
+            [CONTRIB / "postfix" / n for n in ("main.cf", "master.cf", "transport")],
+            {
+                "/etc/postfix/": f"{self.config_dir}/",
+                CONTRIB_COMMAND: self.runtime.command,
+                CONTRIB_SITE: str(self.runtime.site),
+                CONTRIB_SETTINGS: self.runtime.settings_module,
+                CONTRIB_DOMAIN: TEST_DOMAIN,
+                f"user={CONTRIB_USER}": f"user={self.runtime.user}",
+            },
+        )
+        fmt = {
+            "root": self.root,
+            "queue": self.queue_dir,
+            "data": self.data_dir,
+            "maillog": self.maillog,
+            "port": self.port,
+        }
+        (self.config_dir / "main.cf").write_text(
+            POSTFIX_BASE_MAIN.format(**fmt) + "\n# --- contrib/postfix/main.cf\n" + contrib["main.cf"]
+        )
+        (self.config_dir / "master.cf").write_text(
+            POSTFIX_BASE_MASTER.format(**fmt)
+            + "\n# --- contrib/postfix/master.cf\n"
+            + contrib["master.cf"]
+        )
+        (self.config_dir / "transport").write_text(
+            contrib["transport"]
+            + "\n# test senders: bounces to them are dropped\n"
+            + f"{SENDER_DOMAIN} discard:\n"
+        )
+        subprocess.run(
+            [str(POSTCONF_DIR / "postmap"), "-c", str(self.config_dir),
+             f"hash:{self.config_dir}/transport"],
+            check=True,
+        )
+
+    def start(self) -> None:
+        self.configure()
+        result = self._postfix("start", check=False)
+        if result.returncode != 0:
+            raise HarnessError(
+                f"postfix start failed ({result.returncode}): {result.stdout}{result.stderr}\n"
+                + self.log()
+            )
+        self.started = True
+
+        def listening():
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return True
+            except OSError:
+                return False
+
+        try:
+            wait_for(listening, 20, f"postfix smtpd on port {self.port}")
+        except HarnessError as exc:
+            raise HarnessError(f"{exc}\n{self.log()}") from None
+
+    def stop(self) -> None:
+        if self.started:
+            self._postfix("stop", check=False)
+            # master waits for its children; make sure it is gone.
+            pidfile = self.queue_dir / "pid" / "master.pid"
+            wait_for(lambda: not _pid_alive(pidfile), 20, "postfix master to exit")
+            self.started = False
+
+    def log(self) -> str:
+        return self.maillog.read_text(errors="replace") if self.maillog.exists() else ""
+
+    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> Submission:
+        data = msg.as_bytes(policy=email.policy.SMTP)
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as smtp:
+            smtp.ehlo(SENDER_DOMAIN)
+            code, resp = smtp.mail(sender)
+            if code != 250:
+                raise HarnessError(f"MAIL FROM:<{sender}> refused: {code} {resp!r}")
+            for rcpt in recipients:
+                code, resp = smtp.rcpt(rcpt)
+                if code != 250:
+                    raise HarnessError(f"RCPT TO:<{rcpt}> refused: {code} {resp!r}")
+            code, resp = smtp.data(data)
+        match = re.search(rb"queued as ([0-9A-Za-z]+)", resp)
+        if code != 250 or not match:
+            raise HarnessError(f"DATA refused: {code} {resp!r}")
+        return Submission(match.group(1).decode(), msg["Message-ID"], list(recipients))
+
+    def results(self, sub: Submission) -> dict[str, Delivery]:
+        """Final states logged so far, per recipient (first one wins)."""
+        found: dict[str, Delivery] = {}
+        for line in self.log().splitlines():
+            m = _POSTFIX_RESULT.search(line)
+            if not m or m.group("qid") != sub.queue_id:
+                continue
+            rcpt = m.group("orig") or m.group("to")
+            if rcpt in found:
+                found[rcpt].lines.append(line)
+                continue
+            found[rcpt] = Delivery(
+                recipient=rcpt,
+                state=_POSTFIX_STATES.get(m.group("status"), m.group("status")),
+                dsn=m.group("dsn"),
+                text=m.group("text"),
+                lines=[line],
+            )
+        return found
+
+    def wait(self, sub: Submission, timeout: float = 60) -> dict[str, Delivery]:
+        try:
+            return wait_for(
+                lambda: (r := self.results(sub)) and set(sub.recipients) <= set(r) and r,
+                timeout,
+                f"postfix to finish {sub.queue_id}",
+            )
+        except HarnessError as exc:
+            raise HarnessError(f"{exc}\n{self.log_for(sub)}") from None
+
+    def log_for(self, sub: Submission) -> str:
+        return "\n".join(line for line in self.log().splitlines() if f" {sub.queue_id}: " in line)
+
+    def queued(self, sub: Submission) -> bool:
+        result = subprocess.run(
+            [str(POSTCONF_DIR / "postqueue"), "-c", str(self.config_dir), "-j"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        ids = {json.loads(line)["queue_id"] for line in result.stdout.splitlines() if line}
+        return sub.queue_id in ids
+
+
+def _pid_alive(pidfile: Path) -> bool:
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------
+# Exim
+
+EXIM_BASE_MAIN = """\
+# Private test instance, written by tests/mta/harness.py.
+primary_hostname = mta-test.localdomain
+qualify_domain = {sender_domain}
+spool_directory = {spool}
+log_file_path = {logdir}/%slog
+keep_environment =
+never_users = root
+log_selector = +received_recipients
+"""
+
+EXIM_TEST_ROUTER = """\
+# test senders: bounces to them are kept in a mailbox file
+mta_test_senders:
+  driver = accept
+  domains = {sender_domain}
+  transport = mta_test_bounces
+
+"""
+
+EXIM_TEST_TRANSPORT = """\
+
+mta_test_bounces:
+  driver = appendfile
+  file = {bounces}
+  user = {user}
+"""
+
+EXIM_TEST_RETRY = """\
+begin retry
+*   *   F,1h,10m
+"""
+
+_EXIM_LINE = re.compile(
+    r"^\S+ \S+ (?:\[\d+\] )?(?P<id>[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}) (?P<rest>.*)$"
+)
+_EXIM_STATES = {"=>": "delivered", "->": "delivered", "**": "bounced", "==": "deferred"}
+
+
+class Exim:
+    name = "exim"
+
+    def __init__(self, root: Path, runtime: PipeRuntime):
+        self.root = root
+        self.runtime = runtime
+        self.config = root / "exim.conf"
+        self.spool = root / "spool"
+        self.logdir = root / "log"
+        self.bounces = runtime.records / "exim-bounces.mbox"
+        self.trusted = False
+
+    def configure(self) -> None:
+        pw = pwd.getpwnam("Debian-exim")
+        for d in (self.spool, self.logdir):
+            d.mkdir(parents=True)
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+            d.chmod(0o750)
+        contrib = render_contrib(
+            [CONTRIB / "exim" / n for n in ("main.conf", "router.conf", "transport.conf")],
+            {
+                CONTRIB_COMMAND: self.runtime.command,
+                CONTRIB_SITE: str(self.runtime.site),
+                CONTRIB_SETTINGS: self.runtime.settings_module,
+                CONTRIB_DOMAIN: TEST_DOMAIN,
+                f"user = {CONTRIB_USER}": f"user = {self.runtime.user}",
+            },
+        )
+        fmt = {
+            "sender_domain": SENDER_DOMAIN,
+            "spool": self.spool,
+            "logdir": self.logdir,
+            "bounces": self.bounces,
+            "user": self.runtime.user,
+        }
+        text = (
+            EXIM_BASE_MAIN.format(**fmt)
+            + "\n# --- contrib/exim/main.conf\n"
+            + contrib["main.conf"]
+            + "\nbegin routers\n\n"
+            + EXIM_TEST_ROUTER.format(**fmt)
+            + "# --- contrib/exim/router.conf\n"
+            + contrib["router.conf"]
+            + "\nbegin transports\n\n# --- contrib/exim/transport.conf\n"
+            + contrib["transport.conf"]
+            + EXIM_TEST_TRANSPORT.format(**fmt)
+            + "\n"
+            + EXIM_TEST_RETRY
+        )
+        self.config.write_text(text)
+        os.chown(self.config, 0, 0)
+        self.config.chmod(0o644)
+
+    def start(self) -> None:
+        self.configure()
+        # `-C file` keeps root (needed for the pipe's setuid) only for files
+        # listed in TRUSTED_CONFIG_LIST.
+        lines = EXIM_TRUSTED_CONFIGS.read_text().splitlines()
+        if str(self.config) not in lines:
+            with EXIM_TRUSTED_CONFIGS.open("a") as f:
+                f.write(f"{self.config}\n")
+        self.trusted = True
+        check = subprocess.run(
+            [EXIM, "-C", str(self.config), "-bV"], capture_output=True, text=True
+        )
+        if check.returncode != 0:
+            raise HarnessError(f"exim rejects its config:\n{check.stdout}{check.stderr}")
+
+    def stop(self) -> None:
+        if self.trusted:
+            lines = EXIM_TRUSTED_CONFIGS.read_text().splitlines(keepends=True)
+            keep = [line for line in lines if line.strip() != str(self.config)]
+            EXIM_TRUSTED_CONFIGS.write_text("".join(keep))
+            self.trusted = False
+
+    def log(self) -> str:
+        path = self.logdir / "mainlog"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> Submission:
+        """Inject as a local submission and deliver at once (-odi)."""
+        result = subprocess.run(
+            [EXIM, "-C", str(self.config), "-odi", "-oi", "-f", sender or "<>", "--", *recipients],
+            input=msg.as_bytes(),
+            capture_output=True,
+            timeout=120,
+        )
+        want = bare_message_id(msg["Message-ID"])
+        exim_id = None
+        for line in self.log().splitlines():
+            m = _EXIM_LINE.match(line)
+            if m and m.group("rest").startswith("<= ") and f" id={want}" in m.group("rest"):
+                exim_id = m.group("id")
+        if exim_id is None:
+            raise HarnessError(
+                f"exim did not take the message (exit {result.returncode}): "
+                f"{result.stdout!r} {result.stderr!r}\n{self.log()[-3000:]}"
+            )
+        return Submission(exim_id, msg["Message-ID"], list(recipients), result.returncode)
+
+    def log_for(self, sub: Submission) -> str:
+        return "\n".join(
+            line
+            for line in self.log().splitlines()
+            if (m := _EXIM_LINE.match(line)) and m.group("id") == sub.queue_id
+        )
+
+    def results(self, sub: Submission) -> dict[str, Delivery]:
+        found: dict[str, Delivery] = {}
+        lines = self.log_for(sub).splitlines()
+        for line in lines:
+            rest = _EXIM_LINE.match(line).group("rest")
+            flag, _, tail = rest.partition(" ")
+            if flag not in _EXIM_STATES:
+                continue
+            # "=> local <addr@dom> R=..." or "** addr@dom R=...: text"
+            m = re.match(r"(?P<first>\S+)(?: <(?P<addr>[^>]+)>)?(?P<tail>.*)$", tail)
+            rcpt = m.group("addr") or m.group("first")
+            rcpt = rcpt.rstrip(":")
+            if rcpt in found:
+                continue
+            text = m.group("tail")
+            text = text.split(": ", 1)[1] if ": " in text else text.strip()
+            found[rcpt] = Delivery(
+                recipient=rcpt, state=_EXIM_STATES[flag], dsn=None, text=text, lines=[line]
+            )
+        # log_fail_output / log_defer_output lines carry the pipe's own words.
+        for delivery in found.values():
+            delivery.lines = lines
+        return found
+
+    def wait(self, sub: Submission, timeout: float = 60) -> dict[str, Delivery]:
+        # -odi delivers before exim exits, so this normally returns at once.
+        try:
+            return wait_for(
+                lambda: (r := self.results(sub)) and set(sub.recipients) <= set(r) and r,
+                timeout,
+                f"exim to finish {sub.queue_id}",
+            )
+        except HarnessError as exc:
+            raise HarnessError(f"{exc}\n{self.log_for(sub)}") from None
+
+    def queued(self, sub: Submission) -> bool:
+        result = subprocess.run(
+            [EXIM, "-C", str(self.config), "-bpr"], capture_output=True, text=True, check=True
+        )
+        return sub.queue_id in result.stdout
+
+    def bounce_for(self, sub: Submission) -> str | None:
+        """The text of the bounce Exim sent for a message, if any."""
+        if not self.bounces.exists():
+            return None
+        text = self.bounces.read_text(errors="replace")
+        for chunk in re.split(r"(?m)^From ", text):
+            if bare_message_id(sub.message_id) in chunk:
+                return chunk
+        return None
+
+
+def new_root(prefix: str) -> Path:
+    # pytest's tmp_path lives under a 0700 directory the pipe user cannot
+    # enter, hence a directory of our own.
+    root = Path(tempfile.mkdtemp(prefix=f"django-mailserver-{prefix}-"))
+    root.chmod(0o755)
+    return root

@@ -1,0 +1,13 @@
+"""Addresses of the test domain. Any other address is unknown."""
+
+from mailserver.mailbox import mailbox
+
+from . import views
+
+urlpatterns = [
+    mailbox(r"^ok@mail\.test$", views.ok, name="ok"),
+    mailbox(r"^raise@mail\.test$", views.raise_error, name="raise"),
+    mailbox(r"^tempfail@mail\.test$", views.tempfail, name="tempfail"),
+    mailbox(r"^user@mail\.test$", views.user, name="user"),
+    mailbox(r"^bounces@mail\.test$", views.bounces, name="bounces"),
+]

@@ -1,0 +1,22 @@
+"""
+Settings of the tiny project the MTA tests deliver to.
+
+The harness copies this package next to a generated settings module
+(``mta_run_settings``) that imports everything from here and adds
+MTA_RECORD_DIR, the directory where the views write what they saw.
+"""
+
+SECRET_KEY = "django-mailserver-mta-tests-only"
+DEBUG = False
+ALLOWED_HOSTS: list[str] = []
+INSTALLED_APPS = ["mailserver"]
+DATABASES: dict = {}
+USE_TZ = True
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+ROOT_MAILCONF = "mtaproject.mailbox"
+# Small, so that a test message can go over it cheaply.
+MAIL_MAX_MESSAGE_SIZE = 20_000
+MAIL_PIPE_DEADLINE = 60
+
+MTA_RECORD_DIR = None

@@ -1,0 +1,73 @@
+"""
+Views that write down what they were given, one JSON line per call, so a
+test can check what crossed the MTA -> pipe -> Django boundary.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+from mailserver import EmailIgnoreResponse
+from mailserver.response import EmailDeferResponse
+
+# The environment variables Exim's pipe transport sets.
+EXIM_VARIABLES = (
+    "SENDER",
+    "RECIPIENT",
+    "LOCAL_PART",
+    "LOCAL_PART_PREFIX",
+    "LOCAL_PART_SUFFIX",
+    "DOMAIN",
+    "MESSAGE_ID",
+)
+
+
+def record(view, request):
+    envelope = request.envelope
+    entry = {
+        "view": view,
+        "message_id": request["Message-ID"],
+        "subject": request.subject,
+        "sender": envelope.sender,
+        "recipient": envelope.recipient,
+        "original_recipient": envelope.original_recipient,
+        "queue_id": envelope.queue_id,
+        "client_address": envelope.client_address,
+        "subaddress": request.subaddress,
+        "size": len(request.raw),
+        "raw_head": request.raw[:200].decode("ascii", "replace"),
+        "argv": sys.argv,
+        "env": {k: os.environ[k] for k in EXIM_VARIABLES if k in os.environ},
+        "uid": os.getuid(),
+    }
+    path = Path(settings.MTA_RECORD_DIR) / f"{view}.jsonl"
+    with path.open("a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+def ok(request, *args, **kwargs):
+    record("ok", request)
+    return EmailIgnoreResponse()
+
+
+def raise_error(request, *args, **kwargs):
+    record("raise", request)
+    raise RuntimeError("this view always fails")
+
+
+def tempfail(request, *args, **kwargs):
+    record("tempfail", request)
+    return EmailDeferResponse("not now, try again later")
+
+
+def user(request, *args, **kwargs):
+    record("user", request)
+    return EmailIgnoreResponse()
+
+
+def bounces(request, *args, **kwargs):
+    record("bounces", request)
+    return EmailIgnoreResponse()
