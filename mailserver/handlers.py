@@ -16,7 +16,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils.module_loading import import_string
 
 from . import signals
@@ -229,7 +229,7 @@ def dispatch(raw: bytes, envelope: Envelope, *, mailconf: str | None = None) -> 
     on our side is a temporary failure, so the mail server retries.
     """
     request = None
-    close_old_connections()
+    signals.message_started.send(sender=MailHandler, envelope=envelope)
     try:
         request = build_request(raw, envelope)
         if not request.recipient:
@@ -262,7 +262,7 @@ def dispatch(raw: bytes, envelope: Envelope, *, mailconf: str | None = None) -> 
             exception=exc,
         )
     finally:
-        close_old_connections()
+        signals.message_finished.send(sender=MailHandler)
     signals.message_handled.send(sender=MailHandler, request=request, result=result)
     return result
 

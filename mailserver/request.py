@@ -177,7 +177,8 @@ class EmailRequest:
         result = []
         for value in self.message.get_all(name, []) if name in self.message else []:
             try:
-                result.extend(value.addresses)
+                # An unparsable address comes back empty ("<>"): leave it out.
+                result.extend(a for a in value.addresses if a.username)
             except Exception:
                 for display, addr in getaddresses([str(value)]):
                     if "@" in addr:

@@ -9,3 +9,20 @@ message_handled = Signal()
 # An exception that names no outcome escaped; the message is deferred.
 # Args: request, exception.
 got_message_exception = Signal()
+
+# Sent when a transport starts and finishes handling one message for one
+# recipient, like request_started and request_finished. Database
+# connections past their CONN_MAX_AGE or broken are closed on both, as
+# Django does around each HTTP request.
+message_started = Signal()
+message_finished = Signal()
+
+
+def _connect_database_housekeeping():
+    from django.db import close_old_connections
+
+    message_started.connect(close_old_connections)
+    message_finished.connect(close_old_connections)
+
+
+_connect_database_housekeeping()

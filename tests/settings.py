@@ -1,5 +1,6 @@
 """Settings for the test suite: a real SQLite database, the locmem mail outbox."""
 
+import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -16,7 +17,8 @@ INSTALLED_APPS = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "test.sqlite3",
+        # Tests that run real processes point this at a migrated file.
+        "NAME": os.environ.get("MAILSERVER_TEST_DB", BASE_DIR / "test.sqlite3"),
     }
 }
 AUTHENTICATION_BACKENDS = ["mailserver.auth.EmailBackend"]

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from email.message import Message
 
+from django.db import close_old_connections
+
 from ..envelope import Envelope
 from ..handlers import Result, dispatch
+from ..signals import message_finished, message_started
 
 
 class Client:
@@ -33,6 +36,14 @@ class Client:
         else:
             raw = bytes(message)
         values = {"transport": "test", **self.defaults, **envelope}
-        return dispatch(
-            raw, Envelope(sender=sender, recipient=recipient, **values), mailconf=self.mailconf
-        )
+        # As Django's test client does: connections belong to the test, which
+        # may hold them in a transaction, so they are not closed per message.
+        message_started.disconnect(close_old_connections)
+        message_finished.disconnect(close_old_connections)
+        try:
+            return dispatch(
+                raw, Envelope(sender=sender, recipient=recipient, **values), mailconf=self.mailconf
+            )
+        finally:
+            message_started.connect(close_old_connections)
+            message_finished.connect(close_old_connections)

@@ -65,5 +65,5 @@ async def async_view(request):
 
 
 def create_ticket(request):
-    Ticket.objects.create(subject=request.subject)
-    return EmailIgnoreResponse()
+    ticket = Ticket.objects.create(subject=request.subject)
+    return EmailResponse(subject=f"[#{ticket.pk}]", body="opened", to=request.sender)

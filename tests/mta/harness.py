@@ -769,14 +769,15 @@ class Exim:
             flag, _, tail = rest.partition(" ")
             if flag not in _EXIM_STATES:
                 continue
-            # "=> local <addr@dom> R=..." or "** addr@dom R=...: text"
-            m = re.match(r"(?P<first>\S+)(?: <(?P<addr>[^>]+)>)?(?P<tail>.*)$", tail)
+            # "=> ok <ok@dom> R=... T=...", "** a@dom R=... T=...: text",
+            # "== a@dom R=... T=... defer (0): text", "** a@dom: text". An
+            # address may hold spaces ('** odd name@dom <"odd name"@dom> R=').
+            head = re.split(r" (?=[RT]=)|: ", tail, maxsplit=1)[0]
+            m = re.fullmatch(r"(?P<first>.*?)(?: <(?P<addr>[^<>]+)>)?", head)
             rcpt = m.group("addr") or m.group("first")
-            rcpt = rcpt.rstrip(":")
             if rcpt in found:
                 continue
-            text = m.group("tail")
-            text = text.split(": ", 1)[1] if ": " in text else text.strip()
+            text = tail.split(": ", 1)[1] if ": " in tail else tail.strip()
             found[rcpt] = Delivery(
                 recipient=rcpt, state=_EXIM_STATES[flag], dsn=None, text=text, lines=[line]
             )

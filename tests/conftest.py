@@ -1,0 +1,40 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def process_env(tmp_path_factory):
+    """
+    Environment for real processes (django-mailpipe, manage.py) running the
+    test project on a migrated SQLite file of their own.
+    """
+    db = tmp_path_factory.mktemp("db") / "mail.sqlite3"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(ROOT),
+        "MAILSERVER_TEST_DB": str(db),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "--verbosity", "0"], env=env, check=True
+    )
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mail_handler():
+    """Settings change between tests; the handler and resolver are rebuilt."""
+    from mailserver.handlers import reset_handler
+    from mailserver.resolvers import clear_cache
+
+    reset_handler()
+    clear_cache()
+    yield
+    reset_handler()
+    clear_cache()
