@@ -46,6 +46,10 @@ EXIM = os.environ.get("MTA_EXIM", "/usr/sbin/exim4")
 EXIM_TRUSTED_CONFIGS = Path("/etc/exim4/trusted_configs")
 
 TEST_DOMAIN = "mail.test"
+# Served by a copy of the contrib pipe whose command does not exist: a broken
+# install must keep mail queued, never bounce it.
+BROKEN_DOMAIN = "broken.test"
+BROKEN_COMMAND = "/nonexistent/venv/bin/django-mailpipe"
 # Where test senders live. Bounces to it are swallowed (Postfix) or kept in
 # a mailbox file (Exim), never sent anywhere.
 SENDER_DOMAIN = "client.test"
@@ -490,18 +494,32 @@ class Postfix:
             "maillog": self.maillog,
             "port": self.port,
         }
+        main_cf = contrib["main.cf"]
+        relay = f"relay_domains = {TEST_DOMAIN}"
+        if relay not in main_cf:
+            raise HarnessError(f"{relay!r} not in contrib/postfix/main.cf as rendered")
+        main_cf = main_cf.replace(relay, f"{relay} {BROKEN_DOMAIN}")
+        broken = re.sub(r"(?m)^django(?=\s)", "djangobroken", contrib["master.cf"])
+        broken = broken.replace(self.runtime.command, BROKEN_COMMAND)
         (self.config_dir / "main.cf").write_text(
-            POSTFIX_BASE_MAIN.format(**fmt) + "\n# --- contrib/postfix/main.cf\n" + contrib["main.cf"]
+            POSTFIX_BASE_MAIN.format(**fmt)
+            + "\n# --- contrib/postfix/main.cf (test: plus the broken domain)\n"
+            + main_cf
+            + "\n# test: the same service with a command that does not exist\n"
+            + "djangobroken_destination_recipient_limit = 1\n"
         )
         (self.config_dir / "master.cf").write_text(
             POSTFIX_BASE_MASTER.format(**fmt)
             + "\n# --- contrib/postfix/master.cf\n"
             + contrib["master.cf"]
+            + "\n# test: the same service with a command that does not exist\n"
+            + broken
         )
         (self.config_dir / "transport").write_text(
             contrib["transport"]
             + "\n# test senders: bounces to them are dropped\n"
             + f"{SENDER_DOMAIN} discard:\n"
+            + f"{BROKEN_DOMAIN} djangobroken:\n"
         )
         subprocess.run(
             [str(POSTCONF_DIR / "postmap"), "-c", str(self.config_dir),
@@ -633,6 +651,12 @@ mta_test_senders:
   domains = {sender_domain}
   transport = mta_test_bounces
 
+# test: the contrib transport with a command that does not exist
+mta_test_broken:
+  driver = accept
+  domains = {broken_domain}
+  transport = django_broken
+
 """
 
 EXIM_TEST_TRANSPORT = """\
@@ -688,7 +712,10 @@ class Exim:
             "logdir": self.logdir,
             "bounces": self.bounces,
             "user": self.runtime.user,
+            "broken_domain": BROKEN_DOMAIN,
         }
+        broken = re.sub(r"(?m)^django_mailpipe:", "django_broken:", contrib["transport.conf"])
+        broken = broken.replace(self.runtime.command, BROKEN_COMMAND)
         text = (
             EXIM_BASE_MAIN.format(**fmt)
             + "\n# --- contrib/exim/main.conf\n"
@@ -699,6 +726,8 @@ class Exim:
             + contrib["router.conf"]
             + "\nbegin transports\n\n# --- contrib/exim/transport.conf\n"
             + contrib["transport.conf"]
+            + "\n# test: the same transport with a command that does not exist\n"
+            + broken
             + EXIM_TEST_TRANSPORT.format(**fmt)
             + "\n"
             + EXIM_TEST_RETRY

@@ -12,7 +12,7 @@ import pwd
 
 import pytest
 
-from .harness import SENDER_DOMAIN, TEST_DOMAIN, make_message
+from .harness import BROKEN_DOMAIN, SENDER_DOMAIN, TEST_DOMAIN, make_message
 
 pytestmark = pytest.mark.mta
 
@@ -158,3 +158,17 @@ def test_each_recipient_gets_its_own_outcome(mta, pipe_runtime):
     assert results[failing].state == "deferred", log
     assert mta.queued(sub)  # for the deferred recipient only
     assert sorted(r["view"] for r in pipe_runtime.seen(sub.message_id)) == ["ok", "raise"]
+
+
+def test_missing_command_keeps_the_mail(mta):
+    """A wrong path or a broken virtualenv must not bounce anything."""
+    sub, result = deliver(mta, f"ok@{BROKEN_DOMAIN}")
+    log = mta.log_for(sub)
+
+    assert result.state == "deferred", log
+    assert mta.queued(sub), log
+    if mta.name == "postfix":
+        assert result.dsn.startswith("4."), log
+    else:
+        assert "Frozen" in log, log  # freeze_exec_fail
+        assert mta.bounce_for(sub) is None
