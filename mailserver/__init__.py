@@ -24,7 +24,20 @@ _LAZY = {
     "reverse": "mailserver.resolvers",
 }
 
-__all__ = [*_LAZY, "__version__"]
+__all__ = [  # noqa: RUF022 - the order of _LAZY
+    "EmailResponse",
+    "EmailIgnoreResponse",
+    "EmailRejectResponse",
+    "EmailDeferResponse",
+    "EmailDiscardResponse",
+    "EmailRequest",
+    "Envelope",
+    "Outcome",
+    "dispatch",
+    "resolve",
+    "reverse",
+    "__version__",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .envelope import Envelope

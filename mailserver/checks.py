@@ -52,7 +52,7 @@ def check_mailconf(app_configs=None, **kwargs):
                 walk(pattern, namespaces + ((pattern.namespace,) if pattern.namespace else ()))
                 continue
             try:
-                pattern.callback
+                pattern.callback  # noqa: B018 - imports the view
             except Exception as exc:
                 errors.append(
                     checks.Error(

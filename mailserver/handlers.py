@@ -22,12 +22,12 @@ from django.utils.module_loading import import_string
 from . import signals
 from .conf import settings
 from .envelope import Envelope
-from .limits import check_size
 from .exceptions import (
     MailException,
     MalformedMessage,
     RecipientNotFound,
 )
+from .limits import check_size
 from .request import EmailRequest
 from .resolvers import get_resolver
 from .response import EmailOutcomeResponse, EmailResponse
@@ -265,4 +265,3 @@ def dispatch(raw: bytes, envelope: Envelope, *, mailconf: str | None = None) -> 
         signals.message_finished.send(sender=MailHandler)
     signals.message_handled.send(sender=MailHandler, request=request, result=result)
     return result
-

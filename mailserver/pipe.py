@@ -106,7 +106,8 @@ def setup_django(settings_module: str | None, pythonpath: str | None) -> None:
         os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
     if not os.environ.get("DJANGO_SETTINGS_MODULE"):
         raise Failure(
-            Outcome.MISCONFIGURED, "no Django settings: pass --settings or set DJANGO_SETTINGS_MODULE"
+            Outcome.MISCONFIGURED,
+            "no Django settings: pass --settings or set DJANGO_SETTINGS_MODULE",
         )
     import django
 
@@ -231,12 +232,15 @@ def run(
 ) -> tuple[Outcome, str]:
     """Everything but the process plumbing: returns (outcome, output line)."""
     environ = os.environ if environ is None else environ
-    stdin = stdin if stdin is not None else sys.stdin.buffer
     sender, all_recipients, env_queue_id = envelope_recipients(
         sender, [*recipients, *more_recipients], environ
     )
     limit = configured_limit(settings_module, pythonpath, max_size)
     try:
+        if stdin is None:
+            if sys.stdin is None:  # file descriptor 0 was closed
+                raise OSError("no standard input")
+            stdin = sys.stdin.buffer
         raw, read_size = read_message(stdin, limit)
     except OSError as exc:
         return Outcome.TEMPORARY_FAILURE, Outcome.TEMPORARY_FAILURE.dsn_line(

@@ -47,11 +47,9 @@ class ResolverMatch:
         self.route = route
         self.address = address
         self.tried = tried or []
-        if hasattr(func, "view_class"):
-            func_path = func.view_class
-        else:
-            func_path = func
-        self._func_path = f"{func_path.__module__}.{getattr(func_path, '__qualname__', func_path.__class__.__qualname__)}"
+        target = getattr(func, "view_class", func)
+        qualname = getattr(target, "__qualname__", type(target).__qualname__)
+        self._func_path = f"{target.__module__}.{qualname}"
         self.view_name = ":".join([*self.namespaces, route_name or self._func_path])
 
     # Django's name, for code written against ResolverMatch.
@@ -122,7 +120,9 @@ class MailboxPattern:
         )
 
     def __repr__(self) -> str:
-        return f"<MailboxPattern {self.regex_string!r}" + (f" [name={self.name!r}]>" if self.name else ">")
+        return f"<MailboxPattern {self.regex_string!r}" + (
+            f" [name={self.name!r}]>" if self.name else ">"
+        )
 
 
 class MailboxResolver:
@@ -297,7 +297,9 @@ def reverse(
             defaults = {
                 k: str(v)
                 for level in levels
-                for k, v in getattr(level, "default_kwargs", getattr(level, "default_args", {})).items()
+                for k, v in getattr(
+                    level, "default_kwargs", getattr(level, "default_args", {})
+                ).items()
             }
             if kwargs:
                 if set(kwargs).symmetric_difference(params).difference(defaults):
@@ -312,7 +314,7 @@ def reverse(
                     fmt % {p: next(values) for p in level_params} for fmt, level_params in combo
                 ]
             address = texts[-1]
-            for level, text in zip(reversed(levels[:-1]), reversed(texts[:-1])):
+            for level, text in zip(reversed(levels[:-1]), reversed(texts[:-1]), strict=True):
                 address = text + address if level.regex_string.startswith("^") else address + text
             try:
                 match = resolver.resolve(address)

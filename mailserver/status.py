@@ -68,12 +68,8 @@ class Outcome(enum.Enum):
     DELIVERED = Status("delivered", 250, "2.0.0", EX_OK, "delivered")
     IGNORED = Status("ignored", 250, "2.0.0", EX_OK, "accepted, no reply")
     DISCARDED = Status("discarded", 250, "2.0.0", EX_OK, "accepted and discarded")
-    UNKNOWN_RECIPIENT = Status(
-        "unknown_recipient", 550, "5.1.1", EX_NOUSER, "no such mailbox"
-    )
-    PERMISSION_DENIED = Status(
-        "permission_denied", 550, "5.7.1", EX_NOPERM, "sender not allowed"
-    )
+    UNKNOWN_RECIPIENT = Status("unknown_recipient", 550, "5.1.1", EX_NOUSER, "no such mailbox")
+    PERMISSION_DENIED = Status("permission_denied", 550, "5.7.1", EX_NOPERM, "sender not allowed")
     REJECTED = Status("rejected", 554, "5.7.0", EX_UNAVAILABLE, "message refused")
     MALFORMED = Status("malformed", 554, "5.6.0", EX_DATAERR, "malformed message")
     TOO_BIG = Status("too_big", 552, "5.3.4", EX_DATAERR, "message too big")

@@ -19,6 +19,7 @@ DATABASES = {
         "ENGINE": "django.db.backends.sqlite3",
         # Tests that run real processes point this at a migrated file.
         "NAME": os.environ.get("MAILSERVER_TEST_DB", BASE_DIR / "test.sqlite3"),
+        "OPTIONS": {"timeout": float(os.environ.get("MAILSERVER_TEST_DB_TIMEOUT", "5"))},
     }
 }
 AUTHENTICATION_BACKENDS = ["mailserver.auth.EmailBackend"]

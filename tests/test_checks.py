@@ -52,18 +52,29 @@ def test_bad_regex_and_bad_views(settings, mailconf_module):
     def view(request):
         pass
 
-    child = mailconf_module("tests._child_conf", mailpatterns=[
-        mailbox(r"^ok$", view, name="a"),
-        mailbox(r"^(unclosed", view),
-    ])
-    settings.ROOT_MAILCONF = mailconf_module("tests._bad_conf", mailpatterns=[
-        mailbox(r"[z-a]", view),
-        mailbox(r"^x$", "tests.mailapp.mailers.no_such_view"),
-        mailbox(r"^y$", "no_such_module.view"),
-        mailbox(r"@c\.d$", include(child)),
-    ])
+    child = mailconf_module(
+        "tests._child_conf",
+        mailpatterns=[
+            mailbox(r"^ok$", view, name="a"),
+            mailbox(r"^(unclosed", view),
+        ],
+    )
+    settings.ROOT_MAILCONF = mailconf_module(
+        "tests._bad_conf",
+        mailpatterns=[
+            mailbox(r"[z-a]", view),
+            mailbox(r"^x$", "tests.mailapp.mailers.no_such_view"),
+            mailbox(r"^y$", "no_such_module.view"),
+            mailbox(r"@c\.d$", include(child)),
+        ],
+    )
     errors = check_mailconf()
-    assert ids(errors) == ["mailserver.E003", "mailserver.E003", "mailserver.E004", "mailserver.E004"]
+    assert ids(errors) == [
+        "mailserver.E003",
+        "mailserver.E003",
+        "mailserver.E004",
+        "mailserver.E004",
+    ]
     assert any("no_such_view" in e.msg for e in errors)
 
 
@@ -71,13 +82,16 @@ def test_duplicate_route_names(settings, mailconf_module):
     def view(request):
         pass
 
-    settings.ROOT_MAILCONF = mailconf_module("tests._dup_conf", mailpatterns=[
-        mailbox(r"^a$", view, name="same"),
-        mailbox(r"^b$", view, name="same"),
-        mailbox(r"^c$", view, name="other"),
-        # The same name in another namespace is no duplicate.
-        mailbox(r"@x$", include(([mailbox(r"^a$", view, name="same")], "ns"))),
-    ])
+    settings.ROOT_MAILCONF = mailconf_module(
+        "tests._dup_conf",
+        mailpatterns=[
+            mailbox(r"^a$", view, name="same"),
+            mailbox(r"^b$", view, name="same"),
+            mailbox(r"^c$", view, name="other"),
+            # The same name in another namespace is no duplicate.
+            mailbox(r"@x$", include(([mailbox(r"^a$", view, name="same")], "ns"))),
+        ],
+    )
     errors = check_mailconf()
     assert ids(errors) == ["mailserver.W001"]
     assert "'same'" in errors[0].msg

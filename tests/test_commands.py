@@ -48,7 +48,10 @@ def test_readmail_recipient_from_headers(tmp_path):
 def test_readmail_from_standard_input(process_env):
     proc = subprocess.run(
         [sys.executable, "-m", "django", "readmail", "--recipient", "nobody@example.com"],
-        input=MESSAGE, capture_output=True, env=process_env, cwd=ROOT,
+        input=MESSAGE,
+        capture_output=True,
+        env=process_env,
+        cwd=ROOT,
     )
     assert proc.returncode == 67, proc.stderr
     assert proc.stderr.decode().strip() == "5.1.1 <nobody@example.com>: no such mailbox"
@@ -77,7 +80,8 @@ def test_startmailapp_creates_an_app_whose_test_passes(tmp_path):
     env["PYTHONPATH"] = f"{tmp_path}:{ROOT}"
     subprocess.run(
         [sys.executable, "-m", "django", "startproject", "proj", str(tmp_path)],
-        check=True, env=env,
+        check=True,
+        env=env,
     )
     settings = tmp_path / "proj" / "settings.py"
     settings.write_text(
@@ -85,11 +89,17 @@ def test_startmailapp_creates_an_app_whose_test_passes(tmp_path):
     )
     subprocess.run(
         [sys.executable, str(tmp_path / "manage.py"), "startmailapp", "helpdesk"],
-        check=True, cwd=tmp_path, env=env,
+        check=True,
+        cwd=tmp_path,
+        env=env,
     )
     app = tmp_path / "helpdesk"
     assert sorted(p.name for p in app.iterdir()) == [
-        "__init__.py", "apps.py", "mailbox.py", "mailers.py", "tests.py",
+        "__init__.py",
+        "apps.py",
+        "mailbox.py",
+        "mailers.py",
+        "tests.py",
     ]
     assert "class HelpdeskConfig" in (app / "apps.py").read_text()
     settings.write_text(
@@ -97,12 +107,19 @@ def test_startmailapp_creates_an_app_whose_test_passes(tmp_path):
         + "\nROOT_MAILCONF = 'helpdesk.mailbox'\n"
     )
     check = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, "manage.py", "check"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert check.returncode == 0, check.stderr
     test = subprocess.run(
         [sys.executable, "manage.py", "test", "helpdesk", "-v", "2"],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert test.returncode == 0, test.stderr
     assert "test_echo_replies_to_the_sender" in test.stderr and "OK" in test.stderr

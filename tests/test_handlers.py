@@ -101,7 +101,9 @@ def test_outcomes_returned_or_raised():
     assert send("defer@example.com").dsn_line() == "4.3.0 database busy"
     result = send("refuse@example.com")
     assert (result.outcome, result.exit_code, result.dsn_line()) == (
-        Outcome.REJECTED, 69, "5.7.0 no attachments here"
+        Outcome.REJECTED,
+        69,
+        "5.7.0 no attachments here",
     )
 
 
@@ -257,7 +259,10 @@ class Recorder:
 
 
 def test_middleware_chain(settings):
-    settings.MAIL_MIDDLEWARE = ["tests.test_handlers.Recorder", "mailserver.middleware.CommonMiddleware"]
+    settings.MAIL_MIDDLEWARE = [
+        "tests.test_handlers.Recorder",
+        "mailserver.middleware.CommonMiddleware",
+    ]
     Recorder.calls = []
     send("support-billing@example.com")
     assert Recorder.calls == [

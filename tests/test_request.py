@@ -85,8 +85,9 @@ def multipart():
     msg.set_content("plain body")
     msg.add_alternative("<p>html <img src='cid:logo@x'></p>", subtype="html")
     msg.get_payload()[1].add_related(b"\x89PNG...", "image", "png", cid="<logo@x>")
-    msg.add_attachment(b"%PDF-1.4 data", maintype="application", subtype="pdf",
-                       filename="../../etc/report.pdf")
+    msg.add_attachment(
+        b"%PDF-1.4 data", maintype="application", subtype="pdf", filename="../../etc/report.pdf"
+    )
     msg.add_attachment("a,b\n1,2\n", subtype="csv", filename="data.csv")
     return msg.as_bytes()
 

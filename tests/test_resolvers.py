@@ -15,7 +15,9 @@ def test_the_original_example():
 
 
 def test_patterns_returns_routes_with_the_view_prefix():
-    routes = patterns("tests.mailapp.mailers", (r"^a$", "echo_args"), (r"^b$", "reply", {"x": 1}, "b"))
+    routes = patterns(
+        "tests.mailapp.mailers", (r"^a$", "echo_args"), (r"^b$", "reply", {"x": 1}, "b")
+    )
     assert [type(r) for r in routes] == [MailboxPattern, MailboxPattern]
     assert routes[0].callback is mailers.echo_args
     assert routes[1].callback is mailers.reply
@@ -100,9 +102,9 @@ def test_include_forms():
 
 
 def test_reverse_through_includes_and_namespaces():
-    assert reverse("lists:listcommands:command", kwargs={"list": "dev", "command": "subscribe"}) == (
-        "dev-subscribe@lists.example.com"
-    )
+    assert reverse(
+        "lists:listcommands:command", kwargs={"list": "dev", "command": "subscribe"}
+    ) == ("dev-subscribe@lists.example.com")
     assert reverse("lists:listcommands:post", kwargs={"list": "dev"}) == "dev@lists.example.com"
     assert reverse("ticket-comment", kwargs={"ticket": 42}) == "42-reply@tickets.example.com"
     assert reverse("queue", kwargs={"queue": "billing"}) == "support-billing@example.com"
@@ -138,7 +140,9 @@ def test_reverse_errors_are_clear():
 
 
 def test_reversed_addresses_resolve_back():
-    address = reverse("lists:listcommands:command", kwargs={"list": "ops", "command": "unsubscribe"})
+    address = reverse(
+        "lists:listcommands:command", kwargs={"list": "ops", "command": "unsubscribe"}
+    )
     match = resolve(address)
     assert match.view_name == "lists:listcommands:command"
     assert match.kwargs == {"list": "ops", "command": "unsubscribe"}

@@ -31,8 +31,14 @@ def test_every_row_is_consistent():
 
 def test_the_codes_the_issue_fixes():
     assert (Outcome.DELIVERED.exit_code, Outcome.DELIVERED.enhanced) == (0, "2.0.0")
-    assert (Outcome.UNKNOWN_RECIPIENT.exit_code, Outcome.UNKNOWN_RECIPIENT.enhanced) == (67, "5.1.1")
-    assert (Outcome.PERMISSION_DENIED.exit_code, Outcome.PERMISSION_DENIED.enhanced) == (77, "5.7.1")
+    assert (Outcome.UNKNOWN_RECIPIENT.exit_code, Outcome.UNKNOWN_RECIPIENT.enhanced) == (
+        67,
+        "5.1.1",
+    )
+    assert (Outcome.PERMISSION_DENIED.exit_code, Outcome.PERMISSION_DENIED.enhanced) == (
+        77,
+        "5.7.1",
+    )
     assert (Outcome.MALFORMED.exit_code, Outcome.MALFORMED.enhanced) == (65, "5.6.0")
     assert Outcome.TOO_BIG.enhanced == "5.3.4"
     assert Outcome.TEMPORARY_FAILURE.exit_code == EX_TEMPFAIL == 75

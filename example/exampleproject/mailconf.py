@@ -1,6 +1,6 @@
-from mailserver.mailbox import include, mailbox
-
 from tickets import mailers
+
+from mailserver.mailbox import include, mailbox
 
 mailpatterns = [
     # Everything at the help desk's domain goes to the tickets app, which

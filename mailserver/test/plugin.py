@@ -9,4 +9,3 @@ def mail_client():
     from mailserver.test import Client
 
     return Client()
-

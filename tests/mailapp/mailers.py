@@ -7,7 +7,7 @@ from mailserver.auth import login_required
 from mailserver.exceptions import TemporaryFailure
 from mailserver.status import Outcome
 
-from .models import Comment, Ticket
+from .models import Comment, Delivery, Ticket
 
 
 def reply(request, *args, **kwargs):
@@ -16,7 +16,7 @@ def reply(request, *args, **kwargs):
         from_email=request.get_recipient_display(),
         to=request["From"],
         body=request.get_body(),
-        subject="Re: %s" % request["Subject"],
+        subject="Re: %s" % request["Subject"],  # noqa: UP031 - as the original wrote it
     )
 
 
@@ -67,3 +67,49 @@ async def async_view(request):
 def create_ticket(request):
     ticket = Ticket.objects.create(subject=request.subject)
     return EmailResponse(subject=f"[#{ticket.pk}]", body="opened", to=request.sender)
+
+
+def record(request, *args, **kwargs):
+    e = request.envelope
+    Delivery.objects.create(
+        sender=e.sender,
+        recipient=e.recipient,
+        subaddress=request.subaddress,
+        original_recipient=e.original_recipient,
+        queue_id=e.queue_id,
+        client_address=e.client_address,
+        size=e.size,
+        transport=e.transport,
+        subject=request.subject,
+        raw=request.raw,
+    )
+    return EmailIgnoreResponse()
+
+
+def noisy(request):
+    import logging
+    import sys
+    import warnings
+
+    print("a view that prints")
+    print("and writes to stderr", file=sys.stderr)
+    warnings.warn("a warning", stacklevel=1)
+    logging.getLogger("tests").warning("a log record")
+    return EmailIgnoreResponse()
+
+
+def slow(request):
+    import time
+
+    time.sleep(30)
+    return EmailIgnoreResponse()
+
+
+def out_of_memory(request):
+    raise MemoryError()
+
+
+def exits(request):
+    import sys
+
+    sys.exit(1)

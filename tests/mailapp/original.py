@@ -1,6 +1,6 @@
-from mailserver.mailbox import *  # noqa: F403
+from mailserver.mailbox import *
 
-urlpatterns = patterns(  # noqa: F405
+urlpatterns = patterns(
     "",
     (r"^onedest", "tests.mailapp.mailers.reply"),
 )

@@ -1,0 +1,402 @@
+"""
+django-mailpipe as the MTA runs it: a real process, bytes on stdin, and
+nothing but the exit status and one line of output to judge it by.
+"""
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MESSAGE = b"""\
+From: Ann <ann@example.org>
+To: record@example.com
+Subject: Printer
+Message-ID: <m1@example.org>
+
+It is on fire.
+"""
+
+
+def pipe(env, *args, input=MESSAGE, **kwargs):
+    return subprocess.run(
+        [sys.executable, "-m", "mailserver.pipe", *args],
+        input=input,
+        capture_output=True,
+        env=env,
+        timeout=60,
+        **kwargs,
+    )
+
+
+def output(proc) -> str:
+    """What the MTA reads: stdout and stderr, which pipe(8) joins."""
+    return (proc.stdout + proc.stderr).decode()
+
+
+def deliveries(env):
+    with sqlite3.connect(env["MAILSERVER_TEST_DB"]) as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute("SELECT * FROM mailapp_delivery ORDER BY id").fetchall()
+        db.execute("DELETE FROM mailapp_delivery")
+    return [dict(row) for row in rows]
+
+
+@pytest.fixture
+def env(process_env):
+    deliveries(process_env)
+    return dict(process_env)
+
+
+def test_entry_module_and_package_stay_light():
+    code = (
+        "import sys, mailserver, mailserver.pipe; "
+        "print(sorted(m for m in ('django', 'email') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_delivered_prints_nothing_and_exits_0(env):
+    proc = pipe(
+        env,
+        "--sender",
+        "ann@example.org",
+        "--recipient",
+        "record@example.com",
+        "--original-recipient",
+        "alias@example.com",
+        "--queue-id",
+        "4QX1",
+        "--client-address",
+        "192.0.2.1",
+        "--size",
+        "123",
+    )
+    assert (proc.returncode, output(proc)) == (0, "")
+    [seen] = deliveries(env)
+    assert seen["sender"] == "ann@example.org"
+    assert seen["recipient"] == "record@example.com"
+    assert seen["original_recipient"] == "alias@example.com"
+    assert (seen["queue_id"], seen["client_address"], seen["size"]) == ("4QX1", "192.0.2.1", 123)
+    assert seen["transport"] == "pipe"
+    assert bytes(seen["raw"]) == MESSAGE
+
+
+def test_settings_by_option_and_pythonpath(env, tmp_path):
+    del env["DJANGO_SETTINGS_MODULE"]
+    env["PYTHONPATH"] = ""
+    proc = pipe(
+        env,
+        "--settings",
+        "tests.settings",
+        "--pythonpath",
+        str(ROOT),
+        "--recipient",
+        "record@example.com",
+        cwd=tmp_path,
+    )
+    assert (proc.returncode, output(proc)) == (0, "")
+    assert len(deliveries(env)) == 1
+
+
+def test_unknown_recipient_bounces_with_one_line(env):
+    proc = pipe(env, "--sender", "a@b.c", "--recipient", "nobody+x@example.com")
+    assert proc.returncode == 67
+    assert output(proc) == "5.1.1 <nobody+x@example.com>: no such mailbox\n"
+
+
+def test_null_sender_is_a_bounce_not_an_error(env):
+    proc = pipe(env, "--sender", "", "--recipient", "record@example.com")
+    assert proc.returncode == 0, output(proc)
+    assert deliveries(env)[0]["sender"] == ""
+
+
+@pytest.mark.parametrize(
+    "recipient, text",
+    [
+        ("broken@example.com", "4.3.0 temporary failure, try again later\n"),
+        ("none@example.com", "4.3.0 temporary failure, try again later\n"),
+        ("defer@example.com", "4.3.0 database busy\n"),
+        ("oom@example.com", "4.3.0 temporary failure, try again later\n"),
+        ("exits@example.com", "4.3.0 internal error: SystemExit\n"),
+    ],
+)
+def test_our_failures_defer_without_a_traceback(env, recipient, text):
+    proc = pipe(env, "--recipient", recipient)
+    assert (proc.returncode, output(proc)) == (75, text)
+
+
+def test_nothing_a_view_prints_reaches_the_mta(env, tmp_path):
+    proc = pipe(env, "--recipient", "noisy@example.com")
+    assert (proc.returncode, output(proc)) == (0, "")
+    log = tmp_path / "pipe.log"
+    proc = pipe(env, "--recipient", "noisy@example.com", "--log-file", str(log))
+    assert (proc.returncode, output(proc)) == (0, "")
+    text = log.read_text()
+    assert "a view that prints" in text and "and writes to stderr" in text
+    assert "a log record" in text
+
+
+def test_the_failure_goes_to_the_log_file(env, tmp_path):
+    log = tmp_path / "pipe.log"
+    proc = pipe(env, "--recipient", "broken@example.com", "--log-file", str(log))
+    assert proc.returncode == 75
+    assert "RuntimeError: the view is broken" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"DJANGO_SETTINGS_MODULE": ""}, "4.3.5 no Django settings"),
+        ({"DJANGO_SETTINGS_MODULE": "tests.no_such_settings"}, "4.3.5 Django settings failed"),
+        ({"DJANGO_SETTINGS_MODULE": "tests.broken_settings"}, "4.3.5 Django settings failed"),
+    ],
+)
+def test_broken_settings_defer(env, change, expected):
+    env.update(change)
+    proc = pipe(env, "--recipient", "record@example.com")
+    assert proc.returncode == 75
+    assert output(proc).startswith(expected)
+    assert output(proc).count("\n") == 1
+
+
+def test_broken_mailconf_defers(env, tmp_path):
+    (tmp_path / "badconf_settings.py").write_text(
+        "from tests.settings import *\nROOT_MAILCONF = 'badconf_mailconf'\n"
+    )
+    (tmp_path / "badconf_mailconf.py").write_text("raise ImportError('oops')\n")
+    env["PYTHONPATH"] = f"{tmp_path}:{ROOT}"
+    env["DJANGO_SETTINGS_MODULE"] = "badconf_settings"
+    proc = pipe(env, "--recipient", "record@example.com")
+    assert (proc.returncode, output(proc)) == (75, "4.3.0 temporary failure, try again later\n")
+
+
+def test_database_missing_defers(env, tmp_path):
+    env["MAILSERVER_TEST_DB"] = str(tmp_path / "no" / "such" / "dir.sqlite3")
+    proc = pipe(env, "--recipient", "record@example.com")
+    assert (proc.returncode, output(proc)) == (75, "4.3.0 temporary failure, try again later\n")
+
+
+def test_database_locked_defers(env):
+    env["MAILSERVER_TEST_DB_TIMEOUT"] = "0.2"
+    holder = sqlite3.connect(env["MAILSERVER_TEST_DB"], isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        proc = pipe(env, "--recipient", "record@example.com")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert (proc.returncode, output(proc)) == (75, "4.3.0 temporary failure, try again later\n")
+    assert deliveries(env) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signals_defer(env, signum):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailserver.pipe", "--recipient", "slow@example.com"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    proc.stdin.write(MESSAGE)
+    proc.stdin.close()
+    time.sleep(1.5)  # into the view's sleep
+    proc.send_signal(signum)
+    out = proc.stdout.read().decode()
+    assert proc.wait(timeout=20) == 75
+    assert out == f"4.3.0 interrupted by {signal.Signals(signum).name}; will retry\n"
+
+
+def test_deadline_defers(env):
+    started = time.monotonic()
+    proc = pipe(env, "--recipient", "slow@example.com", "--deadline", "1")
+    assert (proc.returncode, output(proc)) == (75, "4.3.0 gave up after 1 s; will retry\n")
+    assert time.monotonic() - started < 20
+
+
+def test_deadline_from_settings(env, tmp_path):
+    (tmp_path / "deadline_settings.py").write_text(
+        "from tests.settings import *\nMAIL_PIPE_DEADLINE = 0.5\n"
+    )
+    env["PYTHONPATH"] = f"{tmp_path}:{ROOT}"
+    proc = pipe(env, "--settings", "deadline_settings", "--recipient", "slow@example.com")
+    assert (proc.returncode, output(proc)) == (75, "4.3.0 gave up after 0.5 s; will retry\n")
+
+
+def test_size_limit_while_reading(env, tmp_path):
+    big = MESSAGE + b"x" * 5000 + b"\n"
+    proc = pipe(env, "--recipient", "record@example.com", "--max-size", "1000", input=big)
+    assert proc.returncode == 65
+    assert output(proc) == f"5.3.4 message size {len(big)} exceeds the limit of 1000 bytes\n"
+    (tmp_path / "small_settings.py").write_text(
+        "from tests.settings import *\nMAIL_MAX_MESSAGE_SIZE = 100\n"
+    )
+    env["PYTHONPATH"] = f"{tmp_path}:{ROOT}"
+    proc = pipe(env, "--settings", "small_settings", "--recipient", "record@example.com")
+    assert proc.returncode == 65
+    assert output(proc).startswith("5.3.4 message size ")
+    assert deliveries(env) == []
+
+
+def test_empty_input_is_a_malformed_message(env):
+    proc = pipe(env, "--recipient", "record@example.com", input=b"")
+    assert (proc.returncode, output(proc)) == (65, "5.6.0 empty message\n")
+
+
+def test_unreadable_stdin_defers(env):
+    # A TCP connection reset by its peer: reading it fails with ECONNRESET.
+    import socket
+    import struct
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        peer, _ = server.accept()
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        peer.close()
+        time.sleep(0.1)
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "mailserver.pipe", "--recipient", "record@example.com"],
+                stdin=client.fileno(),
+                capture_output=True,
+                env=env,
+                timeout=60,
+            )
+        finally:
+            client.close()
+    assert proc.returncode == 75
+    assert output(proc).startswith("4.3.0 cannot read the message: ")
+
+
+def test_closed_stdin_defers(env):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, runpy, sys; os.close(0); sys.argv[1:] = "
+            "['--recipient', 'record@example.com']; runpy.run_module('mailserver.pipe', "
+            "run_name='__main__')",
+        ],
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 75
+    assert output(proc).startswith("4.3.0 cannot read the message: ")
+
+
+def test_usage_error_defers(env):
+    proc = pipe(env, "--no-such-option")
+    assert proc.returncode == 75
+    assert output(proc).startswith("4.3.5 usage error: ")
+    assert "--no-such-option" in output(proc) and output(proc).count("\n") == 1
+
+
+def test_help_documents_the_exit_statuses():
+    proc = subprocess.run(
+        [sys.executable, "-m", "mailserver.pipe", "--help"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0
+    for line in ("0  delivered", "67  bounced: no such mailbox (5.1.1)", "75  deferred"):
+        assert line in proc.stdout
+
+
+def test_mbox_from_line_and_crlf(env):
+    raw = b"From ann@example.org Thu Nov 26 10:00:00 2026\r\n" + MESSAGE.replace(b"\n", b"\r\n")
+    proc = pipe(env, "--recipient", "record@example.com", input=raw)
+    assert (proc.returncode, output(proc)) == (0, "")
+    [seen] = deliveries(env)
+    assert bytes(seen["raw"]) == MESSAGE.replace(b"\n", b"\r\n")
+    assert seen["subject"] == "Printer"
+
+
+def test_exim_environment(env):
+    env.update(
+        SENDER="ann@example.org",
+        LOCAL_PART="record",
+        LOCAL_PART_SUFFIX="+tag",
+        DOMAIN="example.com",
+        RECIPIENT="record@example.com",
+        MESSAGE_ID="1abcDE-000001-AB",
+    )
+    proc = pipe(env)
+    assert (proc.returncode, output(proc)) == (0, "")
+    [seen] = deliveries(env)
+    assert seen["recipient"] == "record+tag@example.com"
+    assert seen["subaddress"] == "tag"
+    assert (seen["sender"], seen["queue_id"]) == ("ann@example.org", "1abcDE-000001-AB")
+
+
+def test_exim_null_sender(env):
+    env.update(SENDER="", LOCAL_PART="record", DOMAIN="example.com")
+    proc = pipe(env)
+    assert proc.returncode == 0
+    assert deliveries(env)[0]["sender"] == ""
+
+
+def test_options_win_over_exim_environment(env):
+    env.update(SENDER="env@example.org", LOCAL_PART="nobody", DOMAIN="example.com")
+    proc = pipe(env, "--sender", "opt@example.org", "--recipient", "record@example.com")
+    assert proc.returncode == 0
+    assert deliveries(env)[0]["sender"] == "opt@example.org"
+
+
+def test_recipient_from_headers_last(env):
+    proc = pipe(env, input=b"Delivered-To: record@example.com\n" + MESSAGE)
+    assert proc.returncode == 0
+    assert deliveries(env)[0]["recipient"] == "record@example.com"
+    proc = pipe(env)
+    assert proc.returncode == 75
+    assert output(proc).startswith("4.3.5 no recipient")
+
+
+def test_several_recipients(env):
+    # All delivered: 0.
+    proc = pipe(env, "--recipient", "record@example.com", "record+2@example.com")
+    assert (proc.returncode, output(proc)) == (0, "")
+    assert [d["recipient"] for d in deliveries(env)] == [
+        "record@example.com",
+        "record+2@example.com",
+    ]
+    # One unknown: the message bounces with that recipient's line, after the
+    # others were delivered.
+    proc = pipe(env, "--recipient", "record@example.com", "--recipient", "nobody@example.com")
+    assert (proc.returncode, output(proc)) == (67, "5.1.1 <nobody@example.com>: no such mailbox\n")
+    assert len(deliveries(env)) == 1
+    # A temporary failure wins over a bounce: the MTA retries them all.
+    proc = pipe(env, "--recipient", "nobody@example.com", "--recipient", "defer@example.com")
+    assert (proc.returncode, output(proc)) == (75, "4.3.0 database busy\n")
+
+
+def test_dry_run_runs_no_view(env):
+    proc = pipe(env, "--dry-run", "--recipient", "record@example.com", "--recipient", "x@y.z")
+    assert proc.returncode == 67
+    lines = output(proc).splitlines()
+    assert lines[0] == "<record@example.com> -> record args=() kwargs={}"
+    assert lines[1].startswith("5.1.1 <x@y.z>: ")
+    assert deliveries(env) == []
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).with_name("django-mailpipe")
+    assert script.exists()
+    proc = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "Exit status" in proc.stdout
+
+
+def test_checkout_launcher(env):
+    proc = subprocess.run(
+        [str(ROOT / "bin" / "django-mailpipe"), "--recipient", "record@example.com"],
+        input=MESSAGE,
+        capture_output=True,
+        env=env,
+    )
+    assert (proc.returncode, output(proc)) == (0, "")
