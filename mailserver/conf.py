@@ -35,6 +35,19 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_PIPE_DEADLINE": 300,
     # Headers, in order, that give the recipient when the transport gives none.
     "MAIL_RECIPIENT_HEADERS": ["Delivered-To", "X-Original-To", "Envelope-To"],
+    # runmailserver: where it listens, "unix:/path" or "host:port". Loopback by
+    # default: the server is for the local MTA, never for the Internet.
+    "MAIL_SERVER_BIND": "127.0.0.1:8024",
+    # Networks whose clients may connect when bound to TCP (a unix socket is
+    # guarded by its file mode instead). Others get 554 5.7.1 at the greeting.
+    "MAIL_SERVER_ALLOWED_NETWORKS": ["127.0.0.0/8", "::1/128"],
+    # Threads that run the views; a slow view holds one, not the server.
+    "MAIL_SERVER_WORKERS": 8,
+    # Sessions open at once; more get 421 4.3.2 and are retried by the MTA.
+    "MAIL_SERVER_MAX_SESSIONS": 100,
+    # Seconds a client may stay silent before the session is closed (RFC 5321's
+    # server timeout is 5 minutes). A running view is never cut short by it.
+    "MAIL_SERVER_TIMEOUT": 300,
 }
 
 
