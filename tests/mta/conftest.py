@@ -4,6 +4,8 @@ Postfix and one private Exim for the whole run (see harness.py).
 
 Environment knobs:
   MTA_KEEP=1            keep the instances' directory after the run (path is printed)
+  MTA_TMPDIR            where that directory is made (default /tmp; must be
+                        searchable by the pipe user)
   MTA_PIPE_USER         account the pipe runs as (default: mailpipe)
   MTA_PIPE_PYTHON       interpreter the pipe's virtualenv is made from (default: /usr/bin/python3)
   MTA_PIPE_COMMAND      run this command instead of the virtualenv's django-mailpipe

@@ -105,7 +105,7 @@ def free_port() -> int:
 
 
 def make_world_readable(path: Path) -> None:
-    for dirpath, dirnames, filenames in os.walk(path):
+    for dirpath, _dirnames, filenames in os.walk(path):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             p = os.path.join(dirpath, name)
@@ -231,8 +231,28 @@ class PipeRuntime:
         self.records.mkdir()
         pw = pwd.getpwnam(self.user)
         os.chown(self.records, pw.pw_uid, pw.pw_gid)
+        self.check()
         self.build_seconds = time.monotonic() - started
         return self
+
+    def check(self) -> None:
+        """Fail early, and clearly, if the pipe user cannot run the pipe."""
+        probe = (
+            f"import sys; sys.path.insert(0, {str(self.site)!r}); "
+            f"import django, mailserver.pipe, {self.settings_module}"
+        )
+        try:
+            result = self.run_as_user(
+                [str(self.python), "-c", probe], capture_output=True, text=True
+            )
+            error = result.stderr if result.returncode else None
+        except OSError as exc:
+            error = str(exc)
+        if error:
+            raise HarnessError(
+                f"user {self.user} cannot run the pipe's Python in {self.root} "
+                f"(is every parent directory world-searchable?):\n{error}"
+            )
 
     def _write_console_scripts(self) -> None:
         """bin/<name> for each [project.scripts] entry, the way pip writes them."""
@@ -522,8 +542,12 @@ class Postfix:
             + f"{BROKEN_DOMAIN} djangobroken:\n"
         )
         subprocess.run(
-            [str(POSTCONF_DIR / "postmap"), "-c", str(self.config_dir),
-             f"hash:{self.config_dir}/transport"],
+            [
+                str(POSTCONF_DIR / "postmap"),
+                "-c",
+                str(self.config_dir),
+                f"hash:{self.config_dir}/transport",
+            ],
             check=True,
         )
 
@@ -844,8 +868,9 @@ class Exim:
 
 
 def new_root(prefix: str) -> Path:
-    # pytest's tmp_path lives under a 0700 directory the pipe user cannot
-    # enter, hence a directory of our own.
-    root = Path(tempfile.mkdtemp(prefix=f"django-mailserver-{prefix}-"))
+    # pytest's tmp_path (and often $TMPDIR) lives under a 0700 directory the
+    # pipe user cannot enter, hence a directory of our own in /tmp.
+    base = os.environ.get("MTA_TMPDIR", "/tmp")
+    root = Path(tempfile.mkdtemp(prefix=f"django-mailserver-{prefix}-", dir=base))
     root.chmod(0o755)
     return root
