@@ -23,6 +23,7 @@ from . import signals
 from .conf import settings
 from .envelope import Envelope
 from .exceptions import (
+    ImproperlyConfigured,
     MailException,
     MalformedMessage,
     RecipientNotFound,
@@ -233,8 +234,6 @@ def dispatch(raw: bytes, envelope: Envelope, *, mailconf: str | None = None) -> 
     try:
         request = build_request(raw, envelope)
         if not request.recipient:
-            from .exceptions import ImproperlyConfigured
-
             raise ImproperlyConfigured("no recipient: the transport gave none, nor did the headers")
         signals.message_received.send(sender=MailHandler, request=request)
         handler = get_handler(mailconf)

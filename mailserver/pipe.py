@@ -207,6 +207,13 @@ def _exit_codes_help() -> str:
     help="Where stray output and console logging go. Default: discarded.",
 )
 @click.option("--dry-run", is_flag=True, help="Resolve the recipients and print the routes.")
+@click.option(
+    "--via",
+    default=None,
+    metavar="ADDRESS",
+    help="Hand the message over LMTP to a running runmailserver (unix:/path or "
+    "host:port) instead of dispatching it here; Django is not loaded.",
+)
 @click.argument("more_recipients", nargs=-1, metavar="[RECIPIENT]...")
 def command(**options) -> int:
     """Deliver the message on standard input to the Django mail views."""
@@ -227,6 +234,7 @@ def run(
     deadline=None,
     log_file=None,
     dry_run=False,
+    via=None,
     stdin=None,
     environ=None,
 ) -> tuple[Outcome, str]:
@@ -235,6 +243,15 @@ def run(
     sender, all_recipients, env_queue_id = envelope_recipients(
         sender, [*recipients, *more_recipients], environ
     )
+    if via:
+        # The relay mode: before anything reads settings, so no Django loads.
+        from .relay import relay
+
+        return relay(
+            via, stdin, sender, all_recipients, queue_id=queue_id or env_queue_id,
+            client_address=client_address, max_size=max_size, deadline=deadline,
+            dry_run=dry_run,
+        )
     limit = configured_limit(settings_module, pythonpath, max_size)
     try:
         if stdin is None:
