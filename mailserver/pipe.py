@@ -248,8 +248,14 @@ def run(
         from .relay import relay
 
         return relay(
-            via, stdin, sender, all_recipients, queue_id=queue_id or env_queue_id,
-            client_address=client_address, max_size=max_size, deadline=deadline,
+            via,
+            stdin,
+            sender,
+            all_recipients,
+            queue_id=queue_id or env_queue_id,
+            client_address=client_address,
+            max_size=max_size,
+            deadline=deadline,
             dry_run=dry_run,
         )
     limit = configured_limit(settings_module, pythonpath, max_size)
