@@ -60,7 +60,9 @@ apt_install libidn12 libgnutls-dane0 libgnutls30 libnsl2 libdb5.3 libpcre2-8-0 \
 
 if [ ! -x /usr/sbin/exim4 ]; then
     work=$(mktemp -d)
-    chmod 755 "$work"   # apt's _apt user downloads into it
+    # apt downloads as its _apt user, which must be able to write here.
+    chmod 755 "$work"
+    if getent passwd _apt >/dev/null; then chown _apt "$work"; fi
     (
         cd "$work"
         if [ -z "$apt_updated" ]; then apt-get update -qq; fi

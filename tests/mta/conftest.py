@@ -3,6 +3,7 @@ Session fixtures for the end-to-end tests: one pipe runtime, one private
 Postfix and one private Exim for the whole run (see harness.py).
 
 Environment knobs:
+  MTA_REQUIRED=1        fail, instead of skip, when root, the MTAs or the pipe user are missing
   MTA_KEEP=1            keep the instances' directory after the run (path is printed)
   MTA_TMPDIR            where that directory is made (default /tmp; must be
                         searchable by the pipe user)
@@ -25,6 +26,8 @@ from .harness import Exim, PipeRuntime, Postfix, missing_prerequisites, new_root
 def _skip_unless_ready(mta: str | None = None) -> None:
     reason = missing_prerequisites(mta)
     if reason:
+        if os.environ.get("MTA_REQUIRED"):
+            pytest.fail(f"MTA_REQUIRED is set but {reason}", pytrace=False)
         pytest.skip(reason)
 
 

@@ -101,6 +101,35 @@ def test_failure_in_django_defers(mta, pipe_runtime, local_part):
     assert only_record(pipe_runtime, sub)["view"] == local_part
 
 
+def test_output_from_django_does_not_hide_the_status(mta, pipe_runtime):
+    rcpt = f"noisy@{TEST_DOMAIN}"
+    sub, result = deliver(mta, rcpt)
+    log = mta.log_for(sub)
+
+    assert result.state == "deferred", log
+    if mta.name == "postfix":
+        # The status line came first: Postfix took its code and its text.
+        assert result.dsn == "4.3.0", log
+        assert result.text.startswith("temporary failure"), log
+    assert "stray" not in log and "warning" not in log.lower(), log
+    assert mta.queued(sub)
+
+
+def test_deadline_defers(mta, pipe_runtime):
+    """A view that hangs: the pipe gives up after MAIL_PIPE_DEADLINE (5 s)."""
+    rcpt = f"slow@{TEST_DOMAIN}"
+    sub, result = deliver(mta, rcpt)
+    log = mta.log_for(sub)
+
+    assert result.state == "deferred", log
+    if mta.name == "postfix":
+        assert result.dsn == "4.3.0", log
+    else:
+        assert "returned 75" in log, log
+    assert mta.queued(sub)
+    assert only_record(pipe_runtime, sub)["view"] == "slow"
+
+
 def test_too_big_bounces(mta, pipe_runtime):
     rcpt = f"ok@{TEST_DOMAIN}"
     sub, result = deliver(mta, rcpt, size=40_000)  # MAIL_MAX_MESSAGE_SIZE = 20_000

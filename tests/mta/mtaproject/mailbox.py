@@ -10,4 +10,6 @@ urlpatterns = [
     mailbox(r"^tempfail@mail\.test$", views.tempfail, name="tempfail"),
     mailbox(r"^user@mail\.test$", views.user, name="user"),
     mailbox(r"^bounces@mail\.test$", views.bounces, name="bounces"),
+    mailbox(r"^noisy@mail\.test$", views.noisy, name="noisy"),
+    mailbox(r"^slow@mail\.test$", views.slow, name="slow"),
 ]

@@ -4,8 +4,11 @@ test can check what crossed the MTA -> pipe -> Django boundary.
 """
 
 import json
+import logging
 import os
 import sys
+import time
+import warnings
 from pathlib import Path
 
 from django.conf import settings
@@ -70,4 +73,22 @@ def user(request, *args, **kwargs):
 
 def bounces(request, *args, **kwargs):
     record("bounces", request)
+    return EmailIgnoreResponse()
+
+
+def noisy(request, *args, **kwargs):
+    """Writes to stdout and stderr, warns and logs before failing: none of
+    it may reach the MTA ahead of the status line."""
+    record("noisy", request)
+    print("stray output from a view")
+    sys.stderr.write("stray error output from a view\n")
+    warnings.warn("a warning from a view", stacklevel=1)
+    logging.getLogger("mtaproject").error("an error logged by a view")
+    raise RuntimeError("noisy view fails")
+
+
+def slow(request, *args, **kwargs):
+    """Outlives MAIL_PIPE_DEADLINE."""
+    record("slow", request)
+    time.sleep(120)
     return EmailIgnoreResponse()
