@@ -1,0 +1,182 @@
+"""
+What the server does with a session: the aiosmtpd handler hooks.
+
+Recipients are checked at RCPT time with the resolver alone, on the event
+loop (it is a few regular expressions): an unknown one is refused with
+``550 5.1.1`` before any data is sent, and no view runs for it. After DATA
+the message goes to the dispatch core once per accepted recipient, in a
+worker thread, so that views stay ordinary synchronous Django code and a
+slow one holds a thread, not the server. The dispatch core closes stale
+database connections before and after each message, in that thread, as
+Django does around a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from asgiref.sync import sync_to_async
+
+from ..envelope import Envelope
+from ..exceptions import MailException
+from ..handlers import Result, dispatch
+from ..resolvers import resolve
+from ..status import Outcome
+from .protocol import (
+    MAIL_OK,
+    MAX_RECIPIENTS,
+    ONE_RECIPIENT,
+    RCPT_OK,
+    TOO_MANY_RECIPIENTS,
+    XFORWARD_ATTRIBUTES,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .protocol import SessionMixin
+    from .server import MailServer
+
+logger = logging.getLogger("mailserver.server")
+
+# "... with ESMTP id 4XyZ12abc ..." in the Received header the MTA added last.
+_RECEIVED = re.compile(rb"^received:(.*(?:\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+_RECEIVED_ID = re.compile(rb"\bid\s+([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def received_queue_id(raw: bytes) -> str:
+    """The queue id in the topmost Received header, or "" (for the log only)."""
+    head = raw[:16384]
+    end = head.find(b"\n\n")
+    if end >= 0:
+        head = head[:end]
+    received = _RECEIVED.search(head)
+    if received:
+        found = _RECEIVED_ID.search(received.group(1))
+        if found:
+            return found.group(1).decode("ascii")
+    return ""
+
+
+def log_recipient(envelope: Envelope, outcome: Outcome, route: str, seconds: float) -> None:
+    """The one log line per recipient."""
+    logger.info(
+        "queue_id=%s sender=<%s> recipient=<%s> route=%s outcome=%s status=%s time=%.3fs",
+        envelope.queue_id or "-",
+        envelope.sender or "",
+        envelope.recipient,
+        route or "-",
+        outcome.name.lower(),
+        outcome.enhanced,
+        seconds,
+    )
+
+
+def deliver(raw: bytes, envelopes: Sequence[Envelope], mailconf: str | None) -> list[Result]:
+    """Dispatch one message to each recipient in turn; runs in a worker thread."""
+    results = []
+    for envelope in envelopes:
+        started = time.perf_counter()
+        try:
+            result = dispatch(raw, envelope, mailconf=mailconf)
+        except Exception as exc:  # dispatch never raises; a signal receiver might.
+            logger.exception("Deferred the message to %s", envelope.recipient)
+            result = Result(Outcome.TEMPORARY_FAILURE, recipient=envelope.recipient, exception=exc)
+        log_recipient(envelope, result.outcome, result.route, time.perf_counter() - started)
+        results.append(result)
+    return results
+
+
+class Delivery:
+    """The aiosmtpd handler of :class:`~mailserver.server.MailServer`."""
+
+    def __init__(self, server: MailServer):
+        self.server = server
+        self._deliver = sync_to_async(deliver, thread_sensitive=False, executor=server.executor)
+
+    async def handle_EHLO(self, protocol, session, envelope, hostname, responses):  # noqa: N802
+        session.host_name = hostname
+        limit = self.server.max_size
+        extensions = [
+            # RFC 1870: "SIZE 0" would announce no limit.
+            f"250-SIZE {limit or 0}",
+            "250-PIPELINING",
+            "250-ENHANCEDSTATUSCODES",
+            "250-XFORWARD " + " ".join(XFORWARD_ATTRIBUTES),
+        ]
+        return [*responses[:-1], *extensions, responses[-1]]
+
+    async def handle_MAIL(self, protocol, session, envelope, address, mail_options):  # noqa: N802
+        limit = self.server.max_size
+        for option in mail_options:
+            name, _, value = option.partition("=")
+            if name == "SIZE" and value.isdigit() and limit and int(value) > limit:
+                return Outcome.TOO_BIG.reply(
+                    f"message size {value} exceeds the limit of {limit} bytes"
+                )
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return MAIL_OK
+
+    async def handle_RCPT(self, protocol, session, envelope, address, rcpt_options):  # noqa: N802
+        if protocol.lmtp is False and envelope.rcpt_tos:
+            # SMTP has one reply after DATA for all recipients, which cannot
+            # tell the client that one was delivered and another deferred. So
+            # each recipient gets a transaction of its own (RFC 5321,
+            # 4.5.3.1.10: the client sends the rest in another one).
+            return ONE_RECIPIENT
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return TOO_MANY_RECIPIENTS
+        started = time.perf_counter()
+        try:
+            resolve(address, self.server.mailconf)
+        except MailException as exc:
+            # RecipientNotFound (5.1.1), or a broken mailconf (4.3.5).
+            self._log_refused(protocol, envelope, address, exc.outcome, started)
+            return exc.outcome.reply(str(exc))
+        except Exception:
+            logger.exception("Cannot resolve <%s>", address)
+            self._log_refused(protocol, envelope, address, Outcome.TEMPORARY_FAILURE, started)
+            return Outcome.TEMPORARY_FAILURE.reply()
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return RCPT_OK
+
+    def _log_refused(self, protocol, envelope, address, outcome, started) -> None:
+        base = self.envelope(protocol, envelope, b"", None)
+        log_recipient(base.for_recipient(address), outcome, "", time.perf_counter() - started)
+
+    def envelope(self, protocol: SessionMixin, envelope, raw: bytes, size: int | None) -> Envelope:
+        """Our envelope for what the client said; the recipient is filled in later."""
+        sender = envelope.mail_from
+        return Envelope(
+            sender="" if sender == "<>" else sender,
+            queue_id=protocol.xforward.get("IDENT") or received_queue_id(raw),
+            client_address=protocol.xforward.get("ADDR", ""),
+            size=size,
+            transport="lmtp" if protocol.lmtp else "smtp",
+        )
+
+    async def handle_message(
+        self, protocol: SessionMixin, raw: bytes | None, size: int
+    ) -> list[str]:
+        """One reply per accepted recipient, in the order they were given."""
+        envelope = protocol.envelope
+        base = self.envelope(protocol, envelope, raw or b"", size)
+        envelopes = [base.for_recipient(r) for r in envelope.rcpt_tos]
+        if raw is None:
+            outcome = Outcome.TOO_BIG
+            reply = outcome.reply(
+                f"message size {size} exceeds the limit of {self.server.max_size} bytes"
+            )
+            for each in envelopes:
+                log_recipient(each, outcome, "", 0.0)
+            return [reply] * len(envelopes)
+        try:
+            results = await self._deliver(raw, envelopes, self.server.mailconf)
+        except Exception:
+            logger.exception("Deferred a message: the worker failed")
+            return [Outcome.TEMPORARY_FAILURE.reply()] * len(envelopes)
+        return [result.reply() for result in results]

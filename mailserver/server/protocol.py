@@ -1,0 +1,241 @@
+"""
+The SMTP and LMTP conversations: aiosmtpd's, with what a delivery server
+needs on top.
+
+aiosmtpd parses the commands; this module changes three things about it.
+
+* ``DATA`` is read here. aiosmtpd answers a too-big message or a long line
+  with one reply, but an LMTP client waits for one reply per recipient (RFC
+  2033, 4.2) and would hang; a line longer than 1,000 bytes is common in
+  real mail and is not a reason to refuse it. The size limit is counted
+  while reading and what is over it is never kept. Only ``CRLF . CRLF`` ends
+  the data: a bare LF before the dot does not (the "SMTP smuggling" trick).
+* ``XFORWARD`` (Postfix's extension) is understood, for the queue id and
+  client address that go into the log.
+* A session can be turned away at the greeting (not allowed, too many
+  sessions, shutting down) and closed with 421 while the server drains.
+
+The replies about the conversation itself are below; every reply about a
+message's outcome comes from the outcome table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, syntax
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import MailServer
+
+# Replies about the session, not about a message.
+MAIL_OK = "250 2.1.0 OK"
+RCPT_OK = "250 2.1.5 OK"
+XFORWARD_OK = "250 2.0.0 OK"
+START_DATA = "354 End data with <CR><LF>.<CR><LF>"
+NO_RECIPIENTS = "503 5.5.1 Error: no valid recipients"
+DATA_SYNTAX = "501 5.5.4 Syntax: DATA"
+XFORWARD_SYNTAX = "501 5.5.4 Syntax: XFORWARD attribute=value ..."
+ONE_RECIPIENT = "452 4.5.3 One recipient per transaction; send the others in another one"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+SHUTTING_DOWN = "421 4.3.2 {host} shutting down, try again later"
+TOO_BUSY = "421 4.3.2 {host} has too many sessions, try again later"
+# RFC 5321, 3.1: a server may refuse a client with 554 in place of its greeting.
+NOT_ALLOWED = "554 5.7.1 {host}: your address is not allowed to connect"
+
+XFORWARD_ATTRIBUTES = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
+
+# Room for a recipient list: RFC 5321, 4.5.3.1.8 asks for at least 100.
+MAX_RECIPIENTS = 1000
+
+# How much of a line is buffered before it is taken in pieces; also the
+# reader's flow-control mark, so a large message is read in large chunks.
+READ_LIMIT = 1 << 16
+
+# While a view runs, the idle timeout is pushed this far away: how long a
+# view may take is for the client to decide (Postfix waits 10 minutes).
+FOREVER = 365 * 24 * 3600
+
+
+def unxtext(value: str) -> str:
+    """Decode RFC 3461 xtext (``+2B`` is ``+``), as XFORWARD values are sent."""
+    out = bytearray()
+    i = 0
+    while i < len(value):
+        if value[i] == "+" and _is_hex(value[i + 1 : i + 3]):
+            out.append(int(value[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out += value[i].encode("utf-8", "surrogateescape")
+            i += 1
+    return out.decode("utf-8", "replace")
+
+
+def _is_hex(text: str) -> bool:
+    return len(text) == 2 and all(c in "0123456789ABCDEFabcdef" for c in text)
+
+
+class SessionMixin:
+    """What both conversations add to aiosmtpd's."""
+
+    lmtp = False
+    line_length_limit = READ_LIMIT
+
+    def __init__(self, handler, *, server: MailServer, **kwargs):
+        super().__init__(handler, **kwargs)
+        self.server = server
+        self.busy = False  # from DATA until its replies are sent
+        self.refused = False
+        self.xforward: dict[str, str] = {}
+
+    # Connection -----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        refusal = self.server.admit(transport)
+        if refusal:
+            # Before aiosmtpd sets up the session: only this line is said.
+            self.refused = True
+            transport.write(refusal.encode("ascii") + b"\r\n")
+            transport.close()
+            return
+        super().connection_made(transport)
+        self.server.session_opened(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.refused:
+            return
+        try:
+            super().connection_lost(exc)
+        finally:
+            self.server.session_closed(self)
+
+    def goodbye(self, reply: str) -> None:
+        """Say ``reply`` unasked and close, as RFC 5321 allows for 421."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(reply.encode("ascii", "backslashreplace") + b"\r\n")
+            transport.close()
+
+    async def push(self, status: str | bytes) -> None:
+        # Reply texts can quote addresses; never let one break the encoding.
+        if isinstance(status, str):
+            status = status.encode("ascii", "backslashreplace")
+        await super().push(status)
+
+    # Commands ---------------------------------------------------------------
+
+    def _set_rset_state(self) -> None:
+        super()._set_rset_state()
+        self.xforward = {}
+
+    @syntax("XFORWARD attribute=value ...")
+    async def smtp_XFORWARD(self, arg: str | None) -> None:
+        if self.envelope is not None and self.envelope.mail_from:
+            await self.push("503 5.5.1 Error: XFORWARD inside a mail transaction")
+            return
+        attributes = {}
+        for item in (arg or "").split():
+            name, eq, value = item.partition("=")
+            if not eq or name.upper() not in XFORWARD_ATTRIBUTES:
+                await self.push(XFORWARD_SYNTAX)
+                return
+            value = unxtext(value)
+            attributes[name.upper()] = "" if value == "[UNAVAILABLE]" else value
+        if not attributes:
+            await self.push(XFORWARD_SYNTAX)
+            return
+        self.xforward.update(attributes)
+        await self.push(XFORWARD_OK)
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str | None) -> None:
+        if await self.check_helo_needed("LHLO" if self.lmtp else "HELO"):
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if arg:
+            await self.push(DATA_SYNTAX)
+            return
+        if not self.envelope.rcpt_tos:
+            await self.push(NO_RECIPIENTS)
+            return
+        self.busy = True
+        try:
+            await self.push(START_DATA)
+            raw, size = await self.read_data(self.server.max_size)
+            self._reset_timeout(FOREVER)
+            replies = await self.event_handler.handle_message(self, raw, size)
+            self._reset_timeout()
+            if not self.lmtp:
+                replies = replies[:1]
+            for reply in replies:
+                await self.push(reply)
+        finally:
+            self.busy = False
+            self._set_post_data_state()
+            self.xforward = {}
+        if self.server.draining:
+            self.goodbye(self.server.reply(SHUTTING_DOWN))
+
+    async def read_data(self, limit: int | None) -> tuple[bytes | None, int]:
+        """
+        The message, dot-unstuffed and with LF line ends (as a pipe
+        transport hands it over, so a view sees the same bytes either way),
+        and its size. ``None`` for the message when it was over ``limit``:
+        the rest is read and dropped so that the session can go on.
+        """
+        reader = self._reader
+        loop = asyncio.get_running_loop()
+        chunks: list[bytes] = []
+        size = 0
+        too_big = False
+        line_start = True
+        after_cr = False
+        last_reset = loop.time()
+        while True:
+            try:
+                piece = await reader.readuntil(b"\n")
+            except asyncio.LimitOverrunError as exc:
+                # A long line: take what is buffered and go on with the rest.
+                piece = await reader.read(max(exc.consumed, 1))
+            except asyncio.IncompleteReadError:
+                raise ConnectionResetError("connection closed during DATA") from None
+            if not piece:
+                raise ConnectionResetError("connection closed during DATA")
+            if line_start:
+                if piece == b".\r\n":
+                    break
+                if piece[:1] == b".":
+                    piece = piece[1:]
+            # A CR at the end of one piece and the LF starting the next still
+            # make a line end.
+            line_start = piece.endswith(b"\r\n") or (after_cr and piece == b"\n")
+            after_cr = piece.endswith(b"\r")
+            size += len(piece)
+            if not too_big:
+                if limit is not None and size > limit:
+                    too_big = True
+                    chunks = []
+                else:
+                    chunks.append(piece)
+            now = loop.time()
+            if now - last_reset > 1:
+                # A client still sending is not idle.
+                self._reset_timeout()
+                last_reset = now
+        if too_big:
+            return None, size
+        return b"".join(chunks).replace(b"\r\n", b"\n"), size
+
+
+class LMTPSession(SessionMixin, LMTP):
+    """LMTP (RFC 2033): one reply per accepted recipient after DATA."""
+
+    lmtp = True
+
+
+class SMTPSession(SessionMixin, SMTP):
+    """SMTP: one reply per transaction, so one recipient per transaction."""

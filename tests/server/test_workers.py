@@ -1,0 +1,63 @@
+"""Views run in a bounded pool of worker threads; the event loop never waits for one."""
+
+import select
+import time
+
+from . import views
+from .conftest import MESSAGE, Client
+
+
+def hello(address) -> Client:
+    client = Client(address)
+    assert client.reply().startswith("220")
+    client.command("LHLO mta.example")
+    return client
+
+
+def start_data(client: Client, recipient: str) -> None:
+    """Send a whole message without waiting for its reply."""
+    client.command("MAIL FROM:<ann@example.org>")
+    assert client.command(f"RCPT TO:<{recipient}>").startswith("250")
+    assert client.command("DATA").startswith("354")
+    client.data(MESSAGE)
+
+
+def test_a_slow_view_does_not_stall_other_sessions(start_server):
+    server = start_server()
+    slow, other = hello(server.address), hello(server.address)
+    start_data(slow, "slow@example.com")
+    started = time.monotonic()
+    assert other.deliver(["record@example.com"])[-1].startswith("250 2.0.0")
+    assert time.monotonic() - started < 2
+    views.release.set()
+    assert slow.reply().startswith("250 2.0.0")
+
+
+def test_the_pool_is_bounded(start_server):
+    server = start_server(workers=1)
+    slow, other = hello(server.address), hello(server.address)
+    start_data(slow, "slow@example.com")
+    time.sleep(0.2)  # the one worker is now inside the slow view
+    start_data(other, "record@example.com")
+    readable, _, _ = select.select([other.sock], [], [], 0.5)
+    assert readable == []  # no reply: its view waits for the one worker
+    assert views.seen == []
+    views.release.set()
+    assert slow.reply().startswith("250 2.0.0")
+    assert other.reply().startswith("250 2.0.0")
+    assert len(views.seen) == 1
+
+
+def test_an_async_view_runs_on_the_servers_event_loop(lmtp):
+    assert lmtp.deliver(["async@example.com"])[-1] == "250 2.0.0 accepted, no reply"
+    ((thread_name, request),) = views.seen
+    # Not in a new event loop in a thread of its own: in the server's loop,
+    # while the worker thread waits for it.
+    assert thread_name == "test-mailserver"
+    assert request.recipient == "async@example.com"
+
+
+def test_sync_views_run_in_the_worker_threads(lmtp):
+    lmtp.deliver(["record@example.com"])
+    ((thread_name, _),) = views.seen
+    assert thread_name.startswith("mailserver_")
