@@ -163,8 +163,10 @@ def _exit_codes_help() -> str:
         same = [o for o in Outcome if o.exit_code == outcome.exit_code]
         seen.add(outcome.exit_code)
         names = ", ".join(f"{o.text} ({o.enhanced})" for o in same)
-        action = "delivered" if outcome.is_success else (
-            "deferred" if outcome.is_temporary else "bounced"
+        action = (
+            "delivered"
+            if outcome.is_success
+            else ("deferred" if outcome.is_temporary else "bounced")
         )
         lines.append(f"  {outcome.exit_code:>3}  {action}: {names}")
     lines += [
@@ -258,6 +260,10 @@ def run(
             deadline=deadline,
             dry_run=dry_run,
         )
+    if dry_run and all(all_recipients):
+        # Nothing to learn from the message: routes depend on addresses only.
+        setup_django(settings_module, pythonpath)
+        return _dry_run(all_recipients)
     limit = configured_limit(settings_module, pythonpath, max_size)
     try:
         if stdin is None:
@@ -295,7 +301,9 @@ def run(
         except MessageTooBig as exc:
             return exc.outcome, exc.outcome.dsn_line(str(exc))
     if dry_run:
-        return _dry_run(all_recipients)
+        from .request import EmailRequest
+
+        return _dry_run([EmailRequest(raw, envelope).recipient])
     results = deliver(raw, envelope, all_recipients)
     _log(results, envelope)
     outcome, line = describe(results)
@@ -310,9 +318,11 @@ def _dry_run(recipients) -> tuple[Outcome, str]:
     for recipient in recipients:
         try:
             match = resolve(recipient)
-        except RecipientNotFound as exc:
+        except RecipientNotFound:
             outcomes.append(Outcome.UNKNOWN_RECIPIENT)
-            lines.append(Outcome.UNKNOWN_RECIPIENT.dsn_line(f"<{recipient}>: {exc}"))
+            lines.append(
+                Outcome.UNKNOWN_RECIPIENT.dsn_line(str(RecipientNotFound(address=recipient)))
+            )
             continue
         outcomes.append(Outcome.DELIVERED)
         lines.append(
@@ -363,9 +373,7 @@ def _redirect_output(log_file: str | None) -> int:
         except Exception:
             pass
     real_stdout = os.dup(1)
-    target = os.open(
-        log_file or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640
-    )
+    target = os.open(log_file or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     os.dup2(target, 1)
     os.dup2(target, 2)
     os.close(target)

@@ -377,12 +377,38 @@ def test_several_recipients(env):
 
 
 def test_dry_run_runs_no_view(env):
-    proc = pipe(env, "--dry-run", "--recipient", "record@example.com", "--recipient", "x@y.z")
+    # Standard input is not even read when the recipients are given: it is
+    # left open here, and reading it would hang.
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mailserver.pipe",
+            "--dry-run",
+            "--recipient",
+            "record@example.com",
+            "x@y.z",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    ) as proc:
+        out = proc.stdout.read()
+        proc.wait(timeout=30)
+        proc.stdin.close()
+    proc.stdout, proc.stderr = out, b""
     assert proc.returncode == 67
-    lines = output(proc).splitlines()
-    assert lines[0] == "<record@example.com> -> record args=() kwargs={}"
-    assert lines[1].startswith("5.1.1 <x@y.z>: ")
+    assert output(proc).splitlines() == [
+        "<record@example.com> -> record args=() kwargs={}",
+        "5.1.1 <x@y.z>: no such mailbox",
+    ]
     assert deliveries(env) == []
+    proc = pipe(env, "--dry-run", input=b"Delivered-To: support-sales@example.com\n\nhi\n")
+    assert proc.returncode == 0
+    assert output(proc) == (
+        "<support-sales@example.com> -> queue args=() kwargs={'queue': 'sales', 'via': 'support'}\n"
+    )
 
 
 def test_console_script_is_installed():
