@@ -17,7 +17,9 @@ from .status import Outcome
 class EmailResponse(EmailMessage):
     """
     A reply, sent by the handler. Accepts a single address where Django
-    wants a list (``to=request['From']`` as the original API wrote it).
+    wants a list (``to=request['From']`` as the original API wrote it). It
+    comes from MAILER_DAEMON_ADDRESS unless the view says otherwise: mail
+    the system sends on its own is the mailer daemon's.
     """
 
     outcome = Outcome.DELIVERED
@@ -29,6 +31,10 @@ class EmailResponse(EmailMessage):
                 kwargs[name] = [kwargs[name]]
         if isinstance(to, str):
             to = [to]
+        if from_email is None and self.sends_reply:
+            from .conf import settings
+
+            from_email = settings.MAILER_DAEMON_ADDRESS
         if from_email is not None:
             from_email = str(from_email)
         super().__init__(subject, body, from_email, [str(a) for a in to or ()], *args, **kwargs)

@@ -210,6 +210,13 @@ def test_atomic_requests_send_the_reply_after_commit(settings):
     assert AtomicBlockRecordingBackend.seen == [(False, 1)]
 
 
+def test_replies_come_from_the_mailer_daemon_unless_the_view_says():
+    send("new@tickets.example.com")
+    [reply] = mail.outbox
+    assert reply.from_email == "mailer-daemon@example.com"
+    assert reply.to == ["ann@example.org"]
+
+
 def test_signals_received_and_handled():
     events = []
 
