@@ -13,7 +13,7 @@ from typing import Any
 DEFAULTS: dict[str, Any] = {
     # Dotted path of the module holding the address patterns, like ROOT_URLCONF.
     "ROOT_MAILCONF": None,
-    # From address of the notices the app itself sends.
+    # From address of replies whose view names none, and of notices the app sends.
     "MAILER_DAEMON_ADDRESS": "mailer-daemon@localhost",
     # Middleware factories, in order, like MIDDLEWARE.
     "MAIL_MIDDLEWARE": [
