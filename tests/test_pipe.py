@@ -426,3 +426,43 @@ def test_checkout_launcher(env):
         env=env,
     )
     assert (proc.returncode, output(proc)) == (0, "")
+
+
+def test_refused_sender_bounces_with_5_7_1(env):
+    proc = pipe(env, "--sender", "ann@example.org", "--recipient", "members@example.com")
+    assert (proc.returncode, output(proc)) == (77, "5.7.1 <ann@example.org>: sender not allowed\n")
+
+
+class FailingMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        raise ConnectionError("cache down")
+
+
+@pytest.mark.parametrize(
+    "settings_text",
+    [
+        # A middleware that raises while handling the message.
+        "MAIL_MIDDLEWARE = ['tests.test_pipe.FailingMiddleware']",
+        # A middleware that cannot even be imported.
+        "MAIL_MIDDLEWARE = ['tests.no_such_module.Middleware']",
+        # The reply cannot be sent: nothing listens on the SMTP port.
+        "EMAIL_BACKEND = 'django.core.mail.backends.smtp.EmailBackend'\n"
+        "EMAIL_HOST = '127.0.0.1'\nEMAIL_PORT = {closed_port}\nEMAIL_TIMEOUT = 5",
+    ],
+    ids=["middleware-raises", "middleware-import", "reply-fails"],
+)
+def test_more_failures_on_our_side_defer(env, tmp_path, settings_text):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    (tmp_path / "failing_settings.py").write_text(
+        "from tests.settings import *\n" + settings_text.format(closed_port=closed_port) + "\n"
+    )
+    env["PYTHONPATH"] = f"{tmp_path}:{ROOT}"
+    proc = pipe(env, "--settings", "failing_settings", "--recipient", "onedest@bugs.example.com")
+    assert (proc.returncode, output(proc)) == (75, "4.3.0 temporary failure, try again later\n")
