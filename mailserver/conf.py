@@ -33,6 +33,30 @@ DEFAULTS: dict[str, Any] = {
     # defers. Well below Postfix's command_time_limit (1000 s) and Exim's pipe
     # timeout (1 h), both of which bounce.
     "MAIL_PIPE_DEADLINE": 300,
+    # Structure limits: what exceeds one is refused with 5.6.0. Each guards
+    # the parser and the view against a message built to exhaust them.
+    "MAIL_MAX_MIME_PARTS": 500,
+    "MAIL_MAX_MIME_DEPTH": 25,
+    # Header fields in any one header section, and bytes in one header line.
+    "MAIL_MAX_HEADER_COUNT": 1000,
+    "MAIL_MAX_HEADER_LINE_LENGTH": 16384,
+    # Automatic replies (RFC 3834): an answer to a message that is itself
+    # automatic is not sent. Senders whose local part matches one of these
+    # (shell-style, case-insensitive) are automatic...
+    "MAIL_AUTOMATIC_SENDERS": [
+        "mailer-daemon", "postmaster", "*-bounces", "*-bounce", "bounce-*", "bounces+*",
+        "*-request", "owner-*", "*-owner", "noreply", "no-reply", "do-not-reply",
+    ],
+    # ...and so are messages from mailing lists (List-Id, List-Unsubscribe).
+    "MAIL_SUPPRESS_REPLIES_TO_LISTS": True,
+    # Header that marks replies as ours; a message that carries it came back.
+    "MAIL_LOOP_HEADER": "X-Mailserver-Loop",
+    # Addresses of this service besides MAILER_DAEMON_ADDRESS: a message whose
+    # Delivered-To shows one of them has been here before.
+    "MAIL_OWN_ADDRESSES": [],
+    # Mail the sender a notice when a message is refused. Off: the MTA's bounce
+    # is the notice. Never sent to a null or automatic sender.
+    "MAIL_FAILURE_NOTICES": False,
     # Headers, in order, that give the recipient when the transport gives none.
     "MAIL_RECIPIENT_HEADERS": ["Delivered-To", "X-Original-To", "Envelope-To"],
     # runmailserver: where it listens, "unix:/path" or "host:port". Loopback by
