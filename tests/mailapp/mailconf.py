@@ -27,6 +27,7 @@ urlpatterns = patterns(
     mailbox(r"^(\w+)\.(\w+)@positional\.example\.com$", mailers.echo_args),
     mailbox(r"^echo@bücher\.example$", mailers.echo_args),
     mailbox(r"^record@example\.com$", mailers.record, name="record"),
+    mailbox(r"^inspect@example\.com$", mailers.inspect, name="inspect"),
     mailbox(r"^noisy@example\.com$", mailers.noisy),
     mailbox(r"^slow@example\.com$", mailers.slow),
     mailbox(r"^oom@example\.com$", mailers.out_of_memory),

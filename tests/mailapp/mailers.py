@@ -113,3 +113,32 @@ def exits(request):
     import sys
 
     sys.exit(1)
+
+
+def inspect(request):
+    """
+    Touches everything a view can read from a request, as the hostile-input
+    tests need: any exception here is a bug in the request, not in the mail.
+    """
+    seen = {
+        "subject": request.subject,
+        "from": request.from_email,
+        "to": request.to,
+        "cc": request.cc,
+        "reply_to": request.reply_to,
+        "date": request.date,
+        "message_id": request.message_id,
+        "text": request.text,
+        "html": request.html,
+        "body": request.get_body(),
+        "display": request.get_recipient_display(),
+        "files": [(f.name, f.content_type, f.size, len(f.read())) for f in request.attachments],
+        "inline": [f.content_id for f in request.inline],
+        "headers": [request[name] for name in ("From", "To", "Subject", "Message-ID")],
+    }
+    for value in (seen["subject"], *seen["headers"]):
+        if value is not None and ("\n" in value or "\r" in value):
+            raise AssertionError(f"a header value with a line break: {value!r}")
+    response = EmailIgnoreResponse()
+    response.seen = seen
+    return response
