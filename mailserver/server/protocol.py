@@ -22,6 +22,7 @@ message's outcome comes from the outcome table.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING
 
 from aiosmtpd.lmtp import LMTP
@@ -57,6 +58,16 @@ READ_LIMIT = 1 << 16
 # While a view runs, the idle timeout is pushed this far away: how long a
 # view may take is for the client to decide (Postfix waits 10 minutes).
 FOREVER = 365 * 24 * 3600
+
+
+# An address in its everyday form: <dot-atom@domain> and the parameters after
+# it. aiosmtpd parses addresses with the email package's full RFC 5322
+# grammar, which costs more than the rest of the command; what is not this
+# simple still goes to it.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_SIMPLE_PATH = re.compile(
+    rf"\s*<((?:{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)?)>\s*(.*)", re.DOTALL
+)
 
 
 def unxtext(value: str) -> str:
@@ -125,6 +136,13 @@ class SessionMixin:
         await super().push(status)
 
     # Commands ---------------------------------------------------------------
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        match = _SIMPLE_PATH.fullmatch(arg) if not self.local_part_limit else None
+        if match is None:
+            return super()._getaddr(arg)
+        # As aiosmtpd has it: the null path is "<>".
+        return match.group(1) or "<>", match.group(2)
 
     def _set_rset_state(self) -> None:
         super()._set_rset_state()

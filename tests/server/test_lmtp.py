@@ -1,6 +1,9 @@
 """The LMTP conversation, over a real unix socket to a real server."""
 
+import asyncio
 import logging
+
+import pytest
 
 from . import views
 from .conftest import MESSAGE
@@ -152,3 +155,38 @@ def test_queue_id_from_xforward_or_from_received(lmtp, caplog):
     assert views.seen[2][1].envelope.client_address == ""  # reset after each message
     assert lmtp.command("MAIL FROM:<a@example.org>").startswith("250")
     assert lmtp.command("XFORWARD IDENT=late").startswith("503")
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "<ann@example.org>",
+        "<ann@example.org> SIZE=10 BODY=8BITMIME",
+        "<>",
+        "<> SIZE=1",
+        " <a.b+c@d-e.example>",
+        "<a..b@example.org>",
+        '<"q q"@example.org>',
+        "ann@example.org",
+        "<a@[192.0.2.1]>",
+        "<@relay.example:a@example.org>",
+        "<a@example.org",
+        "<\u00e4@example.org>",
+        "<a@example.org.>",
+        "<.a@example.org>",
+        "<a@b>x",
+    ],
+)
+def test_the_fast_address_parser_agrees_with_aiosmtpds(arg):
+    from aiosmtpd.smtp import SMTP
+
+    from mailserver.server.protocol import LMTPSession
+
+    loop = asyncio.new_event_loop()
+    try:
+        session = LMTPSession(object(), server=None, hostname="test", loop=loop)
+        ours, theirs = session._getaddr(arg), SMTP._getaddr(session, arg)
+    finally:
+        loop.close()
+    assert ours[0] == theirs[0]
+    assert (ours[1] or "").split() == (theirs[1] or "").split()

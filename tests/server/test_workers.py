@@ -61,3 +61,14 @@ def test_sync_views_run_in_the_worker_threads(lmtp):
     lmtp.deliver(["record@example.com"])
     ((thread_name, _),) = views.seen
     assert thread_name.startswith("mailserver_")
+
+
+def test_the_idle_timeout_closes_silent_clients_but_never_cuts_a_view(start_server):
+    server = start_server(timeout=0.5)
+    silent = hello(server.address)
+    slow = hello(server.address)
+    start_data(slow, "slow@example.com")
+    time.sleep(1.2)  # the view runs for longer than the timeout
+    views.release.set()
+    assert slow.reply().startswith("250 2.0.0")
+    assert silent.reply() == "<closed>"
