@@ -12,8 +12,19 @@ kept as given (RFC 5321 leaves its case to the receiving system) unless
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
+
+# RFC 5321's Dot-string, with RFC 6531's UTF-8: a local part without quotes.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\x80-\U0010ffff-]+"
+_DOT_STRING = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
+# A Quoted-string: printable ASCII but quote and backslash, which are escaped.
+_QTEXT = r"[\x20\x21\x23-\x5b\x5d-\x7e\x80-\U0010ffff]"
+_QUOTED_STRING = re.compile(rf'"(?:{_QTEXT}|\\[\x20-\x7e])*"')
+_LETTER = r"[A-Za-z0-9\x80-\U0010ffff]"
+_LABEL = re.compile(rf"{_LETTER}(?:(?:{_LETTER}|-)*{_LETTER})?")
+_ADDRESS_LITERAL = re.compile(r"\[[A-Za-z0-9:.]+\]")
 
 
 @dataclass(frozen=True)
@@ -93,3 +104,33 @@ def parse(
         if at:
             base, sep, tag = local[:at], local[at], local[at + 1 :]
     return Address(base, normalize_domain(domain), tag, sep)
+
+
+def quote_local_part(local: str) -> str:
+    """Put back the quotes an odd local part needs (Exim hands them over bare)."""
+    if _DOT_STRING.fullmatch(local):
+        return local
+    return '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def syntax_error(address: str) -> str | None:
+    """
+    What is wrong with an envelope address (RFC 5321 Mailbox, RFC 6531
+    UTF-8 allowed), or None. An address without a domain passes: tests and
+    hand-made runs use bare local parts, and an MTA never sends one.
+    """
+    address = strip(address)
+    if not address:
+        return "empty address"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in address):
+        return "control character in address"
+    local, domain = split(address)
+    if not (_DOT_STRING.fullmatch(local) or _QUOTED_STRING.fullmatch(local)):
+        return "invalid local part"
+    if "@" in address:
+        if _ADDRESS_LITERAL.fullmatch(domain):
+            return None
+        labels = domain.rstrip(".").split(".")
+        if not all(_LABEL.fullmatch(label) for label in labels):
+            return "invalid domain"
+    return None

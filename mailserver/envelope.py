@@ -9,13 +9,8 @@ exactly one recipient.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-
-# RFC 5321 Dot-string (with RFC 6531's UTF-8): a local part that needs no quotes.
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\x80-\U0010ffff-]+"
-_DOT_STRING = re.compile(rf"{_ATOM}(\.{_ATOM})*")
 
 
 @dataclass(frozen=True)
@@ -47,6 +42,8 @@ def from_exim_environ(environ: Mapping[str, str]) -> tuple[str | None, list[str]
     if local_part and domain:
         local = environ.get("LOCAL_PART_PREFIX", "") + local_part
         local += environ.get("LOCAL_PART_SUFFIX", "")
+        from .addresses import quote_local_part
+
         recipients = [f"{quote_local_part(local)}@{domain}"]
     elif environ.get("RECIPIENT"):
         recipients = [environ["RECIPIENT"]]
@@ -54,9 +51,3 @@ def from_exim_environ(environ: Mapping[str, str]) -> tuple[str | None, list[str]
         return None, [], ""
     return environ.get("SENDER"), recipients, environ.get("MESSAGE_ID", "")
 
-
-def quote_local_part(local: str) -> str:
-    """Exim gives local parts unquoted; put back the quotes an odd one needs."""
-    if _DOT_STRING.fullmatch(local):
-        return local
-    return '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'

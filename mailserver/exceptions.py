@@ -39,6 +39,18 @@ class RecipientNotFound(MailException):
         return f"<{self.address}>: no such mailbox" if self.address else self.outcome.text
 
 
+class BadRecipientAddress(MailException):
+    """The envelope recipient is not a valid address. Bounces with 5.1.3."""
+
+    outcome = Outcome.BAD_RECIPIENT
+
+
+class BadSenderAddress(MailException):
+    """The envelope sender is not a valid address. Bounces with 5.1.7."""
+
+    outcome = Outcome.BAD_SENDER
+
+
 class PermissionDenied(MailException):
     """The sender may not write to this address. Bounces with 5.7.1."""
 

@@ -20,16 +20,19 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from . import signals
+from .addresses import syntax_error
 from .conf import settings
 from .envelope import Envelope
 from .exceptions import (
+    BadRecipientAddress,
+    BadSenderAddress,
     ImproperlyConfigured,
     MailException,
     MalformedMessage,
     RecipientNotFound,
 )
-from .limits import check_size
-from .request import EmailRequest
+from .limits import check_size, check_structure
+from .request import EmailRequest, parse_message
 from .resolvers import get_resolver
 from .response import EmailOutcomeResponse, EmailResponse
 from .status import Outcome
@@ -210,16 +213,25 @@ def reset_handler() -> None:
 
 
 def build_request(raw: bytes, envelope: Envelope) -> EmailRequest:
-    """The request for one recipient; the sender's faults raise as outcomes."""
+    """
+    The request for one recipient. What is wrong with the message or its
+    envelope is the sender's fault and raises as the outcome it stands for.
+    """
     check_size(len(raw))
     if not raw.strip():
         raise MalformedMessage("empty message")
+    if envelope.sender and (error := syntax_error(envelope.sender)):
+        raise BadSenderAddress(f"<{envelope.sender}>: bad sender address syntax ({error})")
     try:
-        request = EmailRequest(raw, envelope)
-    except MailException:
-        raise
-    except Exception as exc:
-        raise MalformedMessage("message cannot be parsed") from exc
+        message = parse_message(raw)
+        check_structure(message)
+    except RecursionError as exc:
+        raise MalformedMessage("MIME parts nested too deep to parse") from exc
+    request = EmailRequest(raw, envelope, message)
+    if not request.recipient:
+        raise ImproperlyConfigured("no recipient: the transport gave none, nor did the headers")
+    if error := syntax_error(request.recipient):
+        raise BadRecipientAddress(f"<{request.recipient}>: bad recipient address syntax ({error})")
     return request
 
 
@@ -233,8 +245,6 @@ def dispatch(raw: bytes, envelope: Envelope, *, mailconf: str | None = None) -> 
     signals.message_started.send(sender=MailHandler, envelope=envelope)
     try:
         request = build_request(raw, envelope)
-        if not request.recipient:
-            raise ImproperlyConfigured("no recipient: the transport gave none, nor did the headers")
         signals.message_received.send(sender=MailHandler, request=request)
         handler = get_handler(mailconf)
         if settings.MAIL_ATOMIC_REQUESTS:

@@ -6,7 +6,7 @@ the size while reading, before the message is held in memory whole.
 
 from __future__ import annotations
 
-from .exceptions import MessageTooBig
+from .exceptions import MalformedMessage, MessageTooBig
 
 
 def max_message_size() -> int | None:
@@ -20,3 +20,39 @@ def check_size(size: int, limit: int | None = None) -> None:
         limit = max_message_size()
     if limit is not None and size > limit:
         raise MessageTooBig(f"message size {size} exceeds the limit of {limit} bytes")
+
+
+def check_structure(message) -> None:
+    """
+    Refuse a message whose structure is beyond the configured limits: too
+    many MIME parts, nested too deep, too many header fields in one header
+    section, or a header line too long. Walks the tree without recursion, so
+    a message nested thousands deep cannot exhaust the stack here.
+    """
+    from .conf import settings
+
+    max_parts = settings.MAIL_MAX_MIME_PARTS
+    max_depth = settings.MAIL_MAX_MIME_DEPTH
+    max_headers = settings.MAIL_MAX_HEADER_COUNT
+    max_line = settings.MAIL_MAX_HEADER_LINE_LENGTH
+    parts = 0
+    stack = [(message, 0)]
+    while stack:
+        part, depth = stack.pop()
+        parts += 1
+        if max_parts is not None and parts > max_parts:
+            raise MalformedMessage(f"more than {max_parts} MIME parts")
+        if max_depth is not None and depth > max_depth:
+            raise MalformedMessage(f"MIME parts nested deeper than {max_depth}")
+        items = list(part.raw_items())
+        if max_headers is not None and len(items) > max_headers:
+            raise MalformedMessage(f"more than {max_headers} header fields in one section")
+        if max_line is not None:
+            for name, value in items:
+                # The value keeps its folding; each physical line counts.
+                longest = max(len(line) for line in str(value).split("\n"))
+                if len(name) + 2 + longest > max_line:
+                    raise MalformedMessage(f"header line longer than {max_line} bytes")
+        payload = part.get_payload() if part.is_multipart() else None
+        if payload:
+            stack.extend((child, depth + 1) for child in payload)

@@ -69,6 +69,10 @@ class Outcome(enum.Enum):
     IGNORED = Status("ignored", 250, "2.0.0", EX_OK, "accepted, no reply")
     DISCARDED = Status("discarded", 250, "2.0.0", EX_OK, "accepted and discarded")
     UNKNOWN_RECIPIENT = Status("unknown_recipient", 550, "5.1.1", EX_NOUSER, "no such mailbox")
+    BAD_RECIPIENT = Status(
+        "bad_recipient", 553, "5.1.3", EX_DATAERR, "bad recipient address syntax"
+    )
+    BAD_SENDER = Status("bad_sender", 553, "5.1.7", EX_DATAERR, "bad sender address syntax")
     PERMISSION_DENIED = Status("permission_denied", 550, "5.7.1", EX_NOPERM, "sender not allowed")
     REJECTED = Status("rejected", 554, "5.7.0", EX_UNAVAILABLE, "message refused")
     MALFORMED = Status("malformed", 554, "5.6.0", EX_DATAERR, "malformed message")
