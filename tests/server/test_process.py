@@ -62,6 +62,7 @@ def relay(server, *args, message=MESSAGE, env=None, via=None):
     "recipients, status, output",
     [
         (["ok@example.com"], 0, ""),
+        (["async@example.com"], 0, ""),
         (["nobody@example.com"], 67, "5.1.1 <nobody@example.com>: no such mailbox\n"),
         (["raise@example.com"], 75, "4.3.0 temporary failure, try again later\n"),
         (["defer@example.com"], 75, "4.3.0 database busy\n"),
