@@ -21,6 +21,7 @@ from django.utils.module_loading import import_string
 
 from . import signals
 from .addresses import syntax_error
+from .autoreply import answers, prepare_answer, send_failure_notice
 from .conf import settings
 from .envelope import Envelope
 from .exceptions import (
@@ -38,6 +39,7 @@ from .response import EmailOutcomeResponse, EmailResponse
 from .status import Outcome
 
 logger = logging.getLogger("mailserver.request")
+reply_logger = logging.getLogger("mailserver.replies")
 
 
 @dataclass
@@ -50,6 +52,9 @@ class Result:
     response: EmailResponse | None = None
     recipient: str = ""
     reply_sent: bool = False
+    # Why the view's reply was not sent (RFC 3834, unsafe headers), or None.
+    reply_suppressed: str | None = None
+    notice_sent: bool = False
     exception: BaseException | None = field(default=None, repr=False)
 
     @property
@@ -212,6 +217,23 @@ def reset_handler() -> None:
     _handler.clear()
 
 
+def send_reply(response: EmailResponse, request: EmailRequest) -> str | None:
+    """Send the view's reply; or say why it was held back."""
+    reason = prepare_answer(response, request) if answers(response, request) else None
+    if reason is None:
+        try:
+            # Building the message refuses a header with a line break or an
+            # address it cannot encode: hostile input ends here, cleanly.
+            response.message()
+        except ValueError as exc:
+            reason = f"unsafe reply: {exc}"
+    if reason is not None:
+        reply_logger.info("Reply to <%s> not sent: %s", request.recipient, reason)
+        return reason
+    response.send()
+    return None
+
+
 def build_request(raw: bytes, envelope: Envelope) -> EmailRequest:
     """
     The request for one recipient. What is wrong with the message or its
@@ -258,8 +280,8 @@ def dispatch(raw: bytes, envelope: Envelope, *, mailconf: str | None = None) -> 
         if response.sends_reply:
             # After the view and its transaction: a reply must not announce
             # what a rollback has undone.
-            response.send()
-            result.reply_sent = True
+            result.reply_suppressed = send_reply(response, request)
+            result.reply_sent = result.reply_suppressed is None
     except Exception as exc:
         response = response_for_exception(request, exc)
         result = Result(
@@ -272,5 +294,7 @@ def dispatch(raw: bytes, envelope: Envelope, *, mailconf: str | None = None) -> 
         )
     finally:
         signals.message_finished.send(sender=MailHandler)
+    if result.outcome.is_permanent and request is not None:
+        result.notice_sent = send_failure_notice(request, result)
     signals.message_handled.send(sender=MailHandler, request=request, result=result)
     return result

@@ -11,13 +11,14 @@ broken headers, and a view should get text, not an exception.
 from __future__ import annotations
 
 import functools
+import re
 from email import policy
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
-from django.core.files.uploadedfile import InMemoryUploadedFile
+from django.core.files.uploadedfile import UploadedFile
 from django.utils.datastructures import MultiValueDict
 
 from .addresses import Address, parse
@@ -44,6 +45,17 @@ def decode_text(part: Message) -> str:
     return payload.decode("latin-1")
 
 
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+
+def message_ids(value: str | None) -> list[str]:
+    """
+    The ``<...>`` tokens of a Message-ID, References or In-Reply-To value:
+    whatever else a hostile header holds cannot reach a reply's headers.
+    """
+    return _MESSAGE_ID.findall(value or "")
+
+
 def header_text(message: Message, name: str) -> str | None:
     """A header as one line of text, or None; a malformed one does not raise."""
     try:
@@ -59,27 +71,53 @@ def header_text(message: Message, name: str) -> str | None:
     return " ".join(str(value).split())
 
 
-class Attachment(InMemoryUploadedFile):
+class Attachment(UploadedFile):
     """
     A MIME part offered as a Django ``UploadedFile``, so that it can go
-    straight into a ``FileField``. ``content_id`` is set for inline parts.
+    straight into a ``FileField``. Its content is decoded when first read,
+    not before: a view that ignores a 20 MB attachment never pays for it.
+    ``content_id`` is set for inline parts.
     """
 
     def __init__(self, part: Message, index: int):
-        from io import BytesIO
-
-        content = part.get_payload(decode=True) or b""
-        name = part.get_filename() or f"part-{index}"
+        self._part = part
+        self._file = None
         super().__init__(
-            BytesIO(content),
-            field_name=None,
-            name=name,
+            file=None,
+            name=part.get_filename() or f"part-{index}",
             content_type=part.get_content_type(),
-            size=len(content),
+            size=None,
             charset=part.get_content_charset(),
         )
         self.content_id = (part.get("Content-ID") or "").strip("<> ") or None
         self.disposition = part.get_content_disposition()
+
+    @property
+    def file(self):
+        if self._file is None:
+            from io import BytesIO
+
+            self._file = BytesIO(self._part.get_payload(decode=True) or b"")
+        return self._file
+
+    @file.setter
+    def file(self, value):
+        self._file = value
+
+    @property
+    def size(self) -> int:
+        return len(self.file.getbuffer())
+
+    @size.setter
+    def size(self, value):
+        pass  # Known once decoded.
+
+    def open(self, mode=None):
+        self.file.seek(0)
+        return self
+
+    def close(self):
+        pass  # In memory: nothing to release, and reading it again must work.
 
 
 class EmailRequest:
@@ -167,8 +205,18 @@ class EmailRequest:
 
     @property
     def is_bounce(self) -> bool:
-        """Sent with the null sender, as delivery notifications are."""
-        return self.envelope.sender == ""
+        """
+        A delivery notification: sent with the null sender, as RFC 5321
+        wants them sent, or shaped as an RFC 3464 report.
+        """
+        return self.envelope.sender == "" or self.dsn is not None
+
+    @functools.cached_property
+    def dsn(self):
+        """The parsed delivery status notification (mailserver.dsn.DeliveryReport), or None."""
+        from .dsn import parse_report
+
+        return parse_report(self.message)
 
     # Headers ------------------------------------------------------------
 
@@ -178,15 +226,23 @@ class EmailRequest:
         for value in self.message.get_all(name, []) if name in self.message else []:
             try:
                 # An unparsable address comes back empty ("<>"): leave it out.
-                result.extend(a for a in value.addresses if a.username)
+                found = [a for a in value.addresses if a.username]
             except Exception:
+                found = []
                 for display, addr in getaddresses([str(value)]):
                     if "@" in addr:
                         user, _, domain = addr.rpartition("@")
                         try:
-                            result.append(HeaderAddress(display, user, domain))
+                            found.append(HeaderAddress(display, user, domain))
                         except Exception:
                             continue
+            for address in found:
+                # An encoded display name can decode to a line break: one
+                # line it is, so that it cannot forge a header in a reply.
+                display = " ".join(address.display_name.split())
+                if display != address.display_name:
+                    address = HeaderAddress(display, address.username, address.domain)
+                result.append(address)
         return result
 
     @property
@@ -217,7 +273,14 @@ class EmailRequest:
 
     @property
     def message_id(self) -> str:
-        return self["Message-ID"] or ""
+        """The Message-ID as ``<...>``, or "" when there is none worth the name."""
+        ids = message_ids(self["Message-ID"])
+        return ids[0] if ids else ""
+
+    @property
+    def references(self) -> list[str]:
+        """The thread this message belongs to: References, else In-Reply-To."""
+        return message_ids(self["References"]) or message_ids(self["In-Reply-To"])
 
     @property
     def date(self):

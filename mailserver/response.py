@@ -25,7 +25,22 @@ class EmailResponse(EmailMessage):
     outcome = Outcome.DELIVERED
     sends_reply = True
 
-    def __init__(self, subject="", body="", from_email=None, to=None, *args, **kwargs):
+    def __init__(
+        self,
+        subject="",
+        body="",
+        from_email=None,
+        to=None,
+        *args,
+        answers: bool | None = None,
+        send_to_automatic: bool = False,
+        **kwargs,
+    ):
+        # Whether this answers the incoming message (None: inferred from its
+        # recipients), and whether to send it even when that message is
+        # automatic (see mailserver.autoreply).
+        self.answers = answers
+        self.send_to_automatic = send_to_automatic
         for name in ("cc", "bcc", "reply_to"):
             if isinstance(kwargs.get(name), str):
                 kwargs[name] = [kwargs[name]]
