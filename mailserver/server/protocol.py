@@ -204,34 +204,33 @@ class SessionMixin:
         transport hands it over, so a view sees the same bytes either way),
         and its size. ``None`` for the message when it was over ``limit``:
         the rest is read and dropped so that the session can go on.
+
+        The data is read up to each ".\r\n" rather than line by line: a
+        message has few lines that end with a dot, and only the one right
+        after a CRLF ends the data.
         """
         reader = self._reader
         loop = asyncio.get_running_loop()
         chunks: list[bytes] = []
         size = 0
         too_big = False
-        line_start = True
-        after_cr = False
+        tail = b"\r\n"  # the last two bytes so far; the DATA line ended with CRLF
         last_reset = loop.time()
         while True:
             try:
-                piece = await reader.readuntil(b"\n")
+                piece = await reader.readuntil(b".\r\n")
+                found = True
             except asyncio.LimitOverrunError as exc:
-                # A long line: take what is buffered and go on with the rest.
+                # No ".\r\n" in what is buffered: take it and read on.
                 piece = await reader.read(max(exc.consumed, 1))
+                found = False
             except asyncio.IncompleteReadError:
                 raise ConnectionResetError("connection closed during DATA") from None
             if not piece:
                 raise ConnectionResetError("connection closed during DATA")
-            if line_start:
-                if piece == b".\r\n":
-                    break
-                if piece[:1] == b".":
-                    piece = piece[1:]
-            # A CR at the end of one piece and the LF starting the next still
-            # make a line end.
-            line_start = piece.endswith(b"\r\n") or (after_cr and piece == b"\n")
-            after_cr = piece.endswith(b"\r")
+            end = found and (tail + piece[:-3])[-2:] == b"\r\n"
+            if end:
+                piece = piece[:-3]
             size += len(piece)
             if not too_big:
                 if limit is not None and size > limit:
@@ -239,6 +238,9 @@ class SessionMixin:
                     chunks = []
                 else:
                     chunks.append(piece)
+            if end:
+                break
+            tail = (tail + piece)[-2:]
             now = loop.time()
             if now - last_reset > 1:
                 # A client still sending is not idle.
@@ -246,7 +248,9 @@ class SessionMixin:
                 last_reset = now
         if too_big:
             return None, size
-        return b"".join(chunks).replace(b"\r\n", b"\n"), size
+        # Undo the dot-stuffing: a line that starts with a dot was sent with two.
+        data = (b"\r\n" + b"".join(chunks)).replace(b"\r\n..", b"\r\n.")[2:]
+        return data.replace(b"\r\n", b"\n"), len(data)
 
 
 class LMTPSession(SessionMixin, LMTP):

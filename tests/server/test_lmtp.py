@@ -4,9 +4,12 @@ import asyncio
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 
 from . import views
-from .conftest import MESSAGE
+from .conftest import MESSAGE, Client
 
 
 def test_lhlo_announces_the_extensions(start_server, settings):
@@ -112,10 +115,36 @@ def test_only_crlf_dot_crlf_ends_the_data(lmtp):
     lmtp.command("MAIL FROM:<ann@example.org>")
     lmtp.command("RCPT TO:<record@example.com>")
     assert lmtp.command("DATA").startswith("354")
-    lmtp.send(b"Subject: smuggle\r\n\r\nfirst\n.\nMAIL FROM:<evil@example.org>\r\n.\r\n")
+    lmtp.send(
+        b"Subject: smuggle\r\n\r\nfirst\n.\nMAIL FROM:<evil@example.org>\r\n"
+        b"second\n.\r\nRCPT TO:<evil@example.org>\r\n.\r\n"
+    )
     assert lmtp.reply() == "250 2.0.0 accepted, no reply"
     ((_, request),) = views.seen
     assert b"MAIL FROM:<evil@example.org>" in request.raw
+    assert b"RCPT TO:<evil@example.org>" in request.raw
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        b".starts with a dot\n\nbody\n",
+        b"Subject: lone dots\n\n.\n..\nend.\nline ending with a dot.\n",
+        b"Subject: no final line end\n\nlast line",
+        # Longer than what the reader buffers at once: read in pieces.
+        b"Subject: x\n\n" + b"." * 150_000 + b"\n.\n",
+    ],
+    ids=["first-line", "dot-lines", "no-line-end", "long-dot-line"],
+)
+def test_dot_stuffing_round_trips(start_server, settings, message):
+    settings.MAIL_MAX_MESSAGE_SIZE = 1024 * 1024
+    client = Client(start_server().address)
+    client.reply()
+    client.command("LHLO mta.example")
+    assert client.deliver(["record@example.com"], message)[-1].startswith("250 2.0.0")
+    ((_, request),) = views.seen
+    expected = message if message.endswith(b"\n") else message + b"\n"
+    assert request.raw == expected
 
 
 def test_pipelined_commands_get_their_replies_in_order(lmtp):
@@ -190,3 +219,37 @@ def test_the_fast_address_parser_agrees_with_aiosmtpds(arg):
         loop.close()
     assert ours[0] == theirs[0]
     assert (ours[1] or "").split() == (theirs[1] or "").split()
+
+
+@settings_(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(
+        st.binary(max_size=40).map(lambda b: b.replace(b"\n", b""))
+        | st.sampled_from([b".", b"..", b".\r", b"\r", b"x.", b"", b"." * 70]),
+        max_size=30,
+    ),
+    limit=st.sampled_from([16, 64, 1 << 16]),
+)
+def test_read_data_returns_what_the_relay_sent(lines, limit):
+    """Whatever the lines, the server reads back exactly the message the relay framed."""
+    from mailserver.relay import wire_format
+    from mailserver.server.protocol import LMTPSession
+
+    message = b"\n".join(lines)
+    after = b"RSET\r\n"
+
+    async def read():
+        reader = asyncio.StreamReader(limit=limit)
+        reader.feed_data(wire_format(message) + b".\r\n" + after)
+        reader.feed_eof()
+        session = LMTPSession(object(), server=None, hostname="test")
+        session._reader = reader
+        data, _ = await session.read_data(None)
+        return data, await reader.read()
+
+    data, rest = asyncio.run(read())
+    expected = message.replace(b"\r\n", b"\n")
+    if expected and not expected.endswith(b"\n"):
+        expected += b"\n"
+    assert data == expected
+    assert rest == after  # not a byte past the end of the data
