@@ -56,19 +56,72 @@ def message_ids(value: str | None) -> list[str]:
     return _MESSAGE_ID.findall(value or "")
 
 
+def header_values(message: Message, name: str) -> list:
+    """
+    Every value of a header: the header objects of policy.default; or the
+    raw text, decoded from UTF-8 (RFC 6532), when the value holds 8-bit
+    bytes, which policy.default leaves undecoded in addresses, or when it
+    cannot build a header object from a hostile value.
+    """
+    raw = [value for key, value in message.raw_items() if key.lower() == name.lower()]
+    if not any(_has_raw_bytes(str(value)) for value in raw):
+        try:
+            return message.get_all(name, [])
+        except Exception:
+            pass
+    return [_utf8(str(value)) for value in raw]
+
+
+def _has_raw_bytes(text: str) -> bool:
+    # The parser keeps bytes it cannot decode as lone surrogates.
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _utf8(text: str) -> str:
+    """Raw 8-bit header bytes as UTF-8 (RFC 6532), else Latin-1."""
+    if not _has_raw_bytes(text):
+        return text
+    data = text.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
 def header_text(message: Message, name: str) -> str | None:
     """A header as one line of text, or None; a malformed one does not raise."""
-    try:
-        value = message.get(name)
-    except Exception:  # policy.default can fail on hostile headers
-        value = None
-        for key, raw_value in message.raw_items():
-            if key.lower() == name.lower():
-                value = raw_value
-                break
-    if value is None:
+    values = header_values(message, name)
+    if not values:
         return None
-    return " ".join(str(value).split())
+    value = values[0]
+    # Raw text still holds its encoded words; header objects are decoded.
+    text = value if type(value) is str else str(value)
+    if type(value) is str:
+        text = _decoded(text)
+    return " ".join(text.split())
+
+
+def _decoded(text: str) -> str:
+    """RFC 2047 encoded words decoded, whatever charset they claim, in any text."""
+    from email.header import decode_header
+
+    try:
+        chunks = decode_header(text)
+    except Exception:
+        return text
+    words = []
+    for data, charset in chunks:
+        if isinstance(data, str):
+            words.append(data)
+        elif charset is None or charset == "unknown-8bit":
+            # What was not encoded comes back as the text it was.
+            words.append(data.decode("raw-unicode-escape", "replace"))
+        else:
+            try:
+                words.append(data.decode(charset, "replace"))
+            except LookupError:
+                words.append(data.decode("utf-8", "replace"))
+    return "".join(words)
 
 
 class Attachment(UploadedFile):
@@ -167,7 +220,7 @@ class EmailRequest:
         return default if value is None else value
 
     def get_all(self, name: str) -> list[str]:
-        return [" ".join(str(v).split()) for v in self.message.get_all(name, [])]
+        return [" ".join(str(v).split()) for v in header_values(self.message, name)]
 
     def get_recipient_address(self) -> str:
         """The envelope recipient, as the mail server gave it."""
@@ -223,7 +276,7 @@ class EmailRequest:
     def addresses(self, name: str) -> list[HeaderAddress]:
         """Every address in the named headers, parsed; unparsable ones are skipped."""
         result = []
-        for value in self.message.get_all(name, []) if name in self.message else []:
+        for value in header_values(self.message, name):
             try:
                 # An unparsable address comes back empty ("<>"): leave it out.
                 found = [a for a in value.addresses if a.username]
@@ -233,6 +286,7 @@ class EmailRequest:
                     if "@" in addr:
                         user, _, domain = addr.rpartition("@")
                         try:
+                            display = " ".join(_decoded(display).split())
                             found.append(HeaderAddress(display, user, domain))
                         except Exception:
                             continue

@@ -85,7 +85,9 @@ def test_bad_recipient_syntax(recipient):
 def test_bad_sender_syntax():
     result = send(HEAD + b"\nbody\n", sender="bad sender@x")
     assert result.outcome is Outcome.BAD_SENDER
-    assert result.dsn_line() == "5.1.7 <bad sender@x>: bad sender address syntax (invalid local part)"
+    assert (
+        result.dsn_line() == "5.1.7 <bad sender@x>: bad sender address syntax (invalid local part)"
+    )
 
 
 @pytest.mark.parametrize(

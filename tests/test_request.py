@@ -136,3 +136,46 @@ def test_html_only_message():
     assert request.text is None and request.html == "<p>hi</p>\n"
     assert request.get_body() == "<p>hi</p>\n"
     assert request.attachments == []
+
+
+def test_attachments_are_decoded_only_when_read():
+    request = make(multipart())
+    attachments = request.attachments
+    assert [a._file for a in attachments] == [None, None, None]
+    pdf = request.FILES["report.pdf"]
+    assert pdf._file is None
+    assert pdf.size == len(b"%PDF-1.4 data")  # decodes this one, not the others
+    assert [a._file is None for a in attachments] == [True, False, True]
+    assert pdf.read() == b"%PDF-1.4 data"
+    with pdf.open() as again:
+        assert again.read() == b"%PDF-1.4 data"
+
+
+def test_message_ids_keep_only_the_bracketed_tokens():
+    raw = b"Message-ID: junk <id@x> more\nReferences: <a@x>\n <b@x> garbage\n\nbody\n"
+    request = make(raw)
+    assert request.message_id == "<id@x>"
+    assert request.references == ["<a@x>", "<b@x>"]
+    assert make(b"Message-ID: no brackets\n\nb\n").message_id == ""
+    assert make(b"In-Reply-To: <p@x>\n\nb\n").references == ["<p@x>"]
+
+
+def test_odd_but_valid_header_addresses():
+    raw = (
+        b'From: "Doe, Jane (HR)" <"jane doe"@example.com> (a comment)\n'
+        b"To: Team: ann@example.org, bo@example.org;, j\xc3\xb6rg@b\xc3\xbccher.example\n"
+        b"Cc: undisclosed-recipients:;\n\nbody\n"
+    )
+    request = make(raw)
+    assert request.from_address.display_name == "Doe, Jane (HR)"
+    assert request.from_email == '"jane doe"@example.com'
+    assert request.to == ["ann@example.org", "bo@example.org", "jörg@bücher.example"]
+    assert request.cc == []
+
+
+def test_display_names_cannot_carry_line_breaks():
+    raw = b"From: =?utf-8?q?Evil=0D=0ABcc=3A_x=40y?= <ann@example.org>\n\nb\n"
+    request = make(raw)
+    assert request.from_email == "ann@example.org"
+    assert "\n" not in request.from_address.display_name
+    assert "\r" not in str(request.from_address)

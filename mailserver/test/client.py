@@ -26,23 +26,29 @@ class Client:
         self,
         message: bytes | str | Message,
         recipient: str = "",
-        sender: str | None = "sender@example.com",
+        sender: str | None = None,
         **envelope,
     ) -> Result:
+        """
+        Envelope values not given here come from the Client's own keyword
+        arguments, then defaults: the sender is ``sender@example.com``.
+        """
         if isinstance(message, Message):
             raw = message.as_bytes()
         elif isinstance(message, str):
             raw = message.encode("utf-8")
         else:
             raw = bytes(message)
-        values = {"transport": "test", **self.defaults, **envelope}
+        values = {"transport": "test", "sender": "sender@example.com", **self.defaults, **envelope}
+        if sender is not None:
+            values["sender"] = sender
         # As Django's test client does: connections belong to the test, which
         # may hold them in a transaction, so they are not closed per message.
         message_started.disconnect(close_old_connections)
         message_finished.disconnect(close_old_connections)
         try:
             return dispatch(
-                raw, Envelope(sender=sender, recipient=recipient, **values), mailconf=self.mailconf
+                raw, Envelope(recipient=recipient, **values), mailconf=self.mailconf
             )
         finally:
             message_started.connect(close_old_connections)
