@@ -102,10 +102,10 @@ def test_own_addresses_setting(settings):
 
 
 def view_with(response_factory):
-    from mailserver.mailbox import mailbox
-
     import sys
     import types
+
+    from mailserver.mailbox import mailbox
 
     module = types.ModuleType("tests._autoreply_conf")
     module.mailpatterns = [mailbox(r"^x@example\.com$", lambda request: response_factory(request))]
