@@ -143,13 +143,12 @@ def parse_report(message: Message) -> DeliveryReport | None:
             inner = _children(part)
             report.returned_message = inner[0] if inner else None
         elif ctype in ("text/rfc822-headers", "text/global-headers"):
-            from email import policy
             from email.parser import BytesParser
 
+            from .request import POLICY
+
             raw = part.get_payload(decode=True) or b""
-            report.returned_message = BytesParser(policy=policy.default).parsebytes(
-                raw, headersonly=True
-            )
+            report.returned_message = BytesParser(policy=POLICY).parsebytes(raw, headersonly=True)
         elif ctype == "text/plain" and not report.explanation:
             from .request import decode_text
 

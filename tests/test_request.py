@@ -179,3 +179,18 @@ def test_display_names_cannot_carry_line_breaks():
     assert request.from_email == "ann@example.org"
     assert "\n" not in request.from_address.display_name
     assert "\r" not in str(request.from_address)
+
+
+def test_header_objects_are_parsed_once_and_shared():
+    from email import policy
+    from email.parser import BytesParser
+
+    from mailserver.request import parse_message
+
+    raw = b"Content-Type: text/plain; charset=utf-8\nFrom: Ann <ann@example.org>\n\nhi\n"
+    a, b = parse_message(raw), parse_message(raw)
+    assert a["Content-Type"] is b["Content-Type"]
+    reference = BytesParser(policy=policy.default).parsebytes(raw)
+    assert a["From"].addresses == reference["From"].addresses
+    assert a.get_content_type() == "text/plain" and a.get_content_charset() == "utf-8"
+    assert a.get_body().get_content() == reference.get_body().get_content()
