@@ -1,6 +1,9 @@
 """
 Session fixtures for the end-to-end tests: one pipe runtime, one private
-Postfix and one private Exim for the whole run (see harness.py).
+Postfix and one private Exim for the whole run (see harness.py). For the warm
+path, one runmailserver and a Postfix and an Exim for each of its two ways
+in (the lmtp transport, and the pipe running django-mailpipe --via), each
+started only when a test asks for it.
 
 Environment knobs:
   MTA_REQUIRED=1        fail, instead of skip, when root, the MTAs or the pipe user are missing
@@ -20,7 +23,15 @@ import sys
 
 import pytest
 
-from .harness import Exim, PipeRuntime, Postfix, missing_prerequisites, new_root, pipe_user
+from .harness import (
+    Exim,
+    PipeRuntime,
+    Postfix,
+    ServerProcess,
+    missing_prerequisites,
+    new_root,
+    pipe_user,
+)
 
 
 def _skip_unless_ready(mta: str | None = None) -> None:
@@ -74,4 +85,58 @@ def exim(mta_root, pipe_runtime):
 def mta(request):
     """Each test that takes `mta` runs once against each MTA."""
     _skip_unless_ready(request.param)
+    return request.getfixturevalue(request.param)
+
+
+# The warm path ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mailserver(mta_root, pipe_runtime):
+    """runmailserver on a unix socket, as the pipe user, for the whole run."""
+    _skip_unless_ready("server")
+    server = ServerProcess(mta_root / "server", pipe_runtime)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def _instance(cls, mta_root, pipe_runtime, mailserver, mode):
+    instance = cls(mta_root / f"{cls.name}-{mode}", pipe_runtime, mode=mode, server=mailserver)
+    try:
+        instance.start()
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture(scope="session")
+def postfix_lmtp(mta_root, pipe_runtime, mailserver):
+    _skip_unless_ready("postfix")
+    yield from _instance(Postfix, mta_root, pipe_runtime, mailserver, "lmtp")
+
+
+@pytest.fixture(scope="session")
+def postfix_via(mta_root, pipe_runtime, mailserver):
+    _skip_unless_ready("postfix")
+    yield from _instance(Postfix, mta_root, pipe_runtime, mailserver, "via")
+
+
+@pytest.fixture(scope="session")
+def exim_lmtp(mta_root, pipe_runtime, mailserver):
+    _skip_unless_ready("exim")
+    yield from _instance(Exim, mta_root, pipe_runtime, mailserver, "lmtp")
+
+
+@pytest.fixture(scope="session")
+def exim_via(mta_root, pipe_runtime, mailserver):
+    _skip_unless_ready("exim")
+    yield from _instance(Exim, mta_root, pipe_runtime, mailserver, "via")
+
+
+@pytest.fixture(params=["postfix_lmtp", "postfix_via", "exim_lmtp", "exim_via"])
+def warm_mta(request):
+    """Each test that takes `warm_mta` runs once per MTA and way into the server."""
     return request.getfixturevalue(request.param)

@@ -14,17 +14,25 @@ copies into it the checkout's ``mailserver`` package, its dependencies (pure
 Python, taken from the interpreter running pytest: no network needed) and the
 test project, then byte-compiles everything because the pipe user cannot
 write ``__pycache__``.
+
+The warm path: :class:`ServerProcess` runs ``runmailserver`` from that same
+virtualenv, as the pipe user, on a unix socket in a directory that Postfix's
+lmtp client (group ``postfix``) may enter; Postfix and Exim then deliver to
+it with the LMTP configurations of contrib/ (``mode="lmtp"``), or through
+``django-mailpipe --via`` (``mode="via"``).
 """
 
 from __future__ import annotations
 
 import email.policy
+import grp
 import importlib.metadata
 import json
 import os
 import pwd
 import re
 import shutil
+import signal
 import smtplib
 import socket
 import subprocess
@@ -60,6 +68,10 @@ CONTRIB_SITE = "/srv/mailserver/site"
 CONTRIB_SETTINGS = "mysite.settings"
 CONTRIB_DOMAIN = "mail.example.com"
 CONTRIB_USER = "mailpipe"
+CONTRIB_SOCKET = "/run/mailserver/lmtp.sock"
+# The group of the server's socket directory: Postfix's lmtp client runs as
+# the postfix user and connects through it.
+SOCKET_GROUP = "postfix"
 
 RUN_SETTINGS_MODULE = "mta_run_settings"
 
@@ -91,6 +103,15 @@ def missing_prerequisites(mta: str | None = None) -> str | None:
         return "postfix not installed: run .ci/install-mtas.sh"
     if mta == "exim" and not os.access(EXIM, os.X_OK):
         return f"{EXIM} not installed: run .ci/install-mtas.sh"
+    if mta == "server":
+        try:
+            importlib.metadata.distribution("aiosmtpd")
+        except importlib.metadata.PackageNotFoundError:
+            return "aiosmtpd missing: pip install -e '.[test]' (runmailserver needs it)"
+        try:
+            grp.getgrnam(SOCKET_GROUP)
+        except KeyError:
+            return f"group {SOCKET_GROUP!r} missing: run .ci/install-mtas.sh"
     return None
 
 
@@ -179,6 +200,7 @@ class PipeRuntime:
     records: Path = field(init=False)
     settings_module: str = RUN_SETTINGS_MODULE
     build_seconds: float = 0.0
+    has_server: bool = False
 
     def __post_init__(self):
         self.venv = self.root / "venv"
@@ -205,6 +227,15 @@ class PipeRuntime:
         )
         for dist in _dependency_closure(_project_requirements()):
             _copy_distribution(dist, purelib)
+        # runmailserver's extra (aiosmtpd), when the interpreter running the
+        # tests has it; without it only the pipe tests can run.
+        try:
+            server_dists = _dependency_closure(_project_requirements("server"))
+        except HarnessError:
+            server_dists = []
+        for dist in server_dists:
+            _copy_distribution(dist, purelib)
+        self.has_server = bool(server_dists)
         # The code under test, straight from the checkout.
         shutil.copytree(
             REPO / "mailserver",
@@ -302,14 +333,19 @@ class PipeRuntime:
         return found
 
 
-def _project_requirements() -> list[str]:
+def _project_requirements(extra: str | None = None) -> list[str]:
+    """The project's dependencies, or those of one of its extras."""
     text = (REPO / "pyproject.toml").read_text()
     try:
         import tomllib
 
-        return list(tomllib.loads(text)["project"]["dependencies"])
+        project = tomllib.loads(text)["project"]
+        if extra:
+            return list(project.get("optional-dependencies", {}).get(extra, []))
+        return list(project["dependencies"])
     except ImportError:  # Python 3.10
-        block = re.search(r"^dependencies\s*=\s*\[(.*?)\]", text, re.S | re.M)
+        name = re.escape(extra) if extra else "dependencies"
+        block = re.search(rf"^{name}\s*=\s*\[(.*?)\]", text, re.S | re.M)
         return re.findall(r"\"([^\"]+)\"", block.group(1)) if block else []
 
 
@@ -384,6 +420,120 @@ def _copy_distribution(dist: importlib.metadata.Distribution, purelib: Path) -> 
 
 
 # --------------------------------------------------------------------------
+# the warm path: runmailserver
+
+
+class ServerProcess:
+    """
+    ``python -m django runmailserver --bind unix:...`` from the runtime's
+    virtualenv, run as the pipe user (the account the views run as), as a
+    deployment would run it next to the MTA.
+
+    The socket lives in a directory owned by that user and the ``postfix``
+    group, mode 2750: the set-group-id bit gives the socket the directory's
+    group, so the server's default ``--socket-mode`` (660) lets Postfix's
+    lmtp client in, the relay and Exim's lmtp transport (both run as the
+    pipe user) connect as the owner, and nobody else can reach it.
+    """
+
+    def __init__(self, root: Path, runtime: PipeRuntime):
+        self.root = root
+        self.runtime = runtime
+        self.socket = root / "lmtp.sock"
+        self.log_path = root / "server.log"
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+
+    def command(self) -> list[str]:
+        return [
+            str(self.runtime.python),
+            "-m",
+            "django",
+            "runmailserver",
+            f"--pythonpath={self.runtime.site}",
+            f"--settings={self.runtime.settings_module}",
+            f"--bind=unix:{self.socket}",
+        ]
+
+    def start(self, timeout: float = 30) -> ServerProcess:
+        if not self.runtime.has_server:
+            raise HarnessError("the pipe runtime has no aiosmtpd: runmailserver cannot run")
+        pw = pwd.getpwnam(self.runtime.user)
+        if not self.root.exists():
+            self.root.mkdir()
+            os.chown(self.root, pw.pw_uid, grp.getgrnam(SOCKET_GROUP).gr_gid)
+            self.root.chmod(0o2750)
+        with self.log_path.open("ab") as log:
+            log.write(f"--- start {self.starts + 1}: {' '.join(self.command())}\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                self.command(),
+                user=pw.pw_uid,
+                group=pw.pw_gid,
+                extra_groups=[],
+                env={"PATH": "/usr/bin:/bin"},
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.starts += 1
+        try:
+            wait_for(self._answers, timeout, f"runmailserver on {self.socket}", interval=0.1)
+        except HarnessError as exc:
+            self.kill()
+            raise HarnessError(f"{exc}\n{self.log()[-3000:]}") from None
+        return self
+
+    def _answers(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise HarnessError(
+                f"runmailserver exited with {self.process.returncode}:\n{self.log()[-3000:]}"
+            )
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(5)
+                sock.connect(str(self.socket))
+                return sock.recv(512).startswith(b"220 ")
+        except OSError:
+            return False
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def terminate(self) -> None:
+        """SIGTERM: the server drains and exits; see wait()."""
+        if self.running:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 30) -> int:
+        return self.process.wait(timeout)
+
+    def stop(self, timeout: float = 30) -> int | None:
+        if not self.running:
+            return None if self.process is None else self.process.returncode
+        self.terminate()
+        try:
+            return self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise HarnessError(f"runmailserver did not drain in {timeout}s") from None
+
+    def kill(self) -> None:
+        if self.running:
+            self.process.kill()
+            self.process.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_lines(self, queue_id: str) -> list[str]:
+        """The server's one line per recipient for one queue id."""
+        return [line for line in self.log().splitlines() if f"queue_id={queue_id} " in line]
+
+
+# --------------------------------------------------------------------------
 # outcomes
 
 
@@ -426,7 +576,7 @@ alias_maps =
 alias_database =
 inet_interfaces = loopback-only
 inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
+mynetworks = {mynetworks}
 biff = no
 append_dot_mydomain = no
 delay_warning_time = 0
@@ -468,10 +618,37 @@ _POSTFIX_RESULT = re.compile(
 _POSTFIX_STATES = {"sent": "delivered", "deferred": "deferred", "bounced": "bounced"}
 
 
+# What each mode builds from contrib/postfix/: (main.cf, master.cf, transport).
+POSTFIX_MODES = {
+    # django-mailpipe run by pipe(8), Django set up per message
+    "pipe": ("main.cf", "master.cf", "transport"),
+    # the lmtp(8) client delivering to runmailserver
+    "lmtp": ("lmtp/main.cf", "lmtp/master.cf", "lmtp/transport"),
+    # pipe(8) running django-mailpipe --via, which hands over to runmailserver
+    "via": ("main.cf", "via/master.cf", "transport"),
+}
+# Clients that are "outside" for the test instances of the lmtp mode, whose
+# mynetworks is 127.0.0.1 alone: the smtpd restrictions of contrib apply to
+# them (see Postfix.rcpt_replies).
+OUTSIDE_ADDRESS = "127.0.0.2"
+
+
 class Postfix:
     name = "postfix"
 
-    def __init__(self, root: Path, runtime: PipeRuntime):
+    def __init__(
+        self,
+        root: Path,
+        runtime: PipeRuntime,
+        mode: str = "pipe",
+        server: ServerProcess | None = None,
+    ):
+        if mode not in POSTFIX_MODES:
+            raise HarnessError(f"unknown Postfix mode {mode!r}")
+        if mode != "pipe" and server is None:
+            raise HarnessError(f"Postfix mode {mode!r} needs a ServerProcess")
+        self.mode = mode
+        self.server = server
         self.root = root
         self.runtime = runtime
         self.config_dir = root / "etc"
@@ -496,24 +673,32 @@ class Postfix:
         pw = pwd.getpwnam("postfix")
         os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
         self.data_dir.chmod(0o700)
-        contrib = render_contrib(
-            [CONTRIB / "postfix" / n for n in ("main.cf", "master.cf", "transport")],
-            {
-                "/etc/postfix/": f"{self.config_dir}/",
-                CONTRIB_COMMAND: self.runtime.command,
-                CONTRIB_SITE: str(self.runtime.site),
-                CONTRIB_SETTINGS: self.runtime.settings_module,
-                CONTRIB_DOMAIN: TEST_DOMAIN,
-                f"user={CONTRIB_USER}": f"user={self.runtime.user}",
-            },
-        )
+        names = POSTFIX_MODES[self.mode]
+        replacements = {"/etc/postfix/": f"{self.config_dir}/", CONTRIB_DOMAIN: TEST_DOMAIN}
+        if self.mode in ("pipe", "via"):
+            replacements[CONTRIB_COMMAND] = self.runtime.command
+            replacements[f"user={CONTRIB_USER}"] = f"user={self.runtime.user}"
+        if self.mode == "pipe":
+            replacements[CONTRIB_SITE] = str(self.runtime.site)
+            replacements[CONTRIB_SETTINGS] = self.runtime.settings_module
+        else:
+            replacements[CONTRIB_SOCKET] = str(self.server.socket)
+        rendered = render_contrib([CONTRIB / "postfix" / n for n in names], replacements)
+        contrib = {
+            key: rendered[Path(name).name]
+            for key, name in zip(POSTFIX_MODES["pipe"], names, strict=True)
+        }
         fmt = {
             "root": self.root,
             "queue": self.queue_dir,
             "data": self.data_dir,
             "maillog": self.maillog,
             "port": self.port,
+            "mynetworks": "127.0.0.1/32" if self.mode == "lmtp" else "127.0.0.0/8",
         }
+        if self.mode != "pipe":
+            self._write_config(fmt, contrib)
+            return
         main_cf = contrib["main.cf"]
         relay = f"relay_domains = {TEST_DOMAIN}"
         if relay not in main_cf:
@@ -541,6 +726,25 @@ class Postfix:
             + f"{SENDER_DOMAIN} discard:\n"
             + f"{BROKEN_DOMAIN} djangobroken:\n"
         )
+        self._postmap()
+
+    def _write_config(self, fmt: dict, contrib: dict[str, str]) -> None:
+        """The lmtp and via modes: contrib's files as they are, nothing added."""
+        where = f"contrib/postfix ({self.mode} mode)"
+        (self.config_dir / "main.cf").write_text(
+            POSTFIX_BASE_MAIN.format(**fmt) + f"\n# --- {where}\n" + contrib["main.cf"]
+        )
+        (self.config_dir / "master.cf").write_text(
+            POSTFIX_BASE_MASTER.format(**fmt) + f"\n# --- {where}\n" + contrib["master.cf"]
+        )
+        (self.config_dir / "transport").write_text(
+            contrib["transport"]
+            + "\n# test senders: bounces to them are dropped\n"
+            + f"{SENDER_DOMAIN} discard:\n"
+        )
+        self._postmap()
+
+    def _postmap(self) -> None:
         subprocess.run(
             [
                 str(POSTCONF_DIR / "postmap"),
@@ -601,15 +805,49 @@ class Postfix:
             raise HarnessError(f"DATA refused: {code} {resp!r}")
         return Submission(match.group(1).decode(), msg["Message-ID"], list(recipients))
 
-    def results(self, sub: Submission) -> dict[str, Delivery]:
-        """Final states logged so far, per recipient (first one wins)."""
+    def rcpt_replies(
+        self, sender: str, recipients: list[str], source: str = OUTSIDE_ADDRESS
+    ) -> dict[str, tuple[int, str]]:
+        """
+        What smtpd answers to each RCPT from a client at `source` (outside
+        mynetworks in the lmtp mode); nothing is sent, the transaction is reset.
+        """
+        replies = {}
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=60, source_address=(source, 0)) as smtp:
+            smtp.ehlo(SENDER_DOMAIN)
+            code, resp = smtp.mail(sender)
+            if code != 250:
+                raise HarnessError(f"MAIL FROM:<{sender}> refused: {code} {resp!r}")
+            for rcpt in recipients:
+                code, resp = smtp.rcpt(rcpt)
+                replies[rcpt] = (code, resp.decode(errors="replace"))
+            smtp.rset()
+        return replies
+
+    def retry(self, sub: Submission) -> None:
+        """Deliver the deferred mail now; Postfix retries the whole queue."""
+        self.flush()
+
+    def flush(self) -> None:
+        """Retry every deferred message now (postqueue -f also wakes dead destinations)."""
+        subprocess.run(
+            [str(POSTCONF_DIR / "postqueue"), "-c", str(self.config_dir), "-f"],
+            capture_output=True,
+            check=True,
+        )
+
+    def results(self, sub: Submission, latest: bool = False) -> dict[str, Delivery]:
+        """
+        Final states logged so far, per recipient: the first one, or with
+        `latest` the last one (a deferred recipient delivered on a retry).
+        """
         found: dict[str, Delivery] = {}
         for line in self.log().splitlines():
             m = _POSTFIX_RESULT.search(line)
             if not m or m.group("qid") != sub.queue_id:
                 continue
             rcpt = m.group("orig") or m.group("to")
-            if rcpt in found:
+            if rcpt in found and not latest:
                 found[rcpt].lines.append(line)
                 continue
             found[rcpt] = Delivery(
@@ -675,6 +913,9 @@ mta_test_senders:
   domains = {sender_domain}
   transport = mta_test_bounces
 
+"""
+
+EXIM_BROKEN_ROUTER = """\
 # test: the contrib transport with a command that does not exist
 mta_test_broken:
   driver = accept
@@ -702,10 +943,30 @@ _EXIM_LINE = re.compile(
 _EXIM_STATES = {"=>": "delivered", "->": "delivered", "**": "bounced", "==": "deferred"}
 
 
+# What each mode builds from contrib/exim/: (main.conf, router.conf, transport.conf).
+EXIM_MODES = {
+    "pipe": ("main.conf", "router.conf", "transport.conf"),
+    "lmtp": ("main.conf", "lmtp/router.conf", "lmtp/transport.conf"),
+    "via": ("main.conf", "router.conf", "via/transport.conf"),
+}
+
+
 class Exim:
     name = "exim"
 
-    def __init__(self, root: Path, runtime: PipeRuntime):
+    def __init__(
+        self,
+        root: Path,
+        runtime: PipeRuntime,
+        mode: str = "pipe",
+        server: ServerProcess | None = None,
+    ):
+        if mode not in EXIM_MODES:
+            raise HarnessError(f"unknown Exim mode {mode!r}")
+        if mode != "pipe" and server is None:
+            raise HarnessError(f"Exim mode {mode!r} needs a ServerProcess")
+        self.mode = mode
+        self.server = server
         self.root = root
         self.runtime = runtime
         self.config = root / "exim.conf"
@@ -720,16 +981,23 @@ class Exim:
             d.mkdir(parents=True)
             os.chown(d, pw.pw_uid, pw.pw_gid)
             d.chmod(0o750)
-        contrib = render_contrib(
-            [CONTRIB / "exim" / n for n in ("main.conf", "router.conf", "transport.conf")],
-            {
-                CONTRIB_COMMAND: self.runtime.command,
-                CONTRIB_SITE: str(self.runtime.site),
-                CONTRIB_SETTINGS: self.runtime.settings_module,
-                CONTRIB_DOMAIN: TEST_DOMAIN,
-                f"user = {CONTRIB_USER}": f"user = {self.runtime.user}",
-            },
-        )
+        names = EXIM_MODES[self.mode]
+        replacements = {
+            CONTRIB_DOMAIN: TEST_DOMAIN,
+            f"user = {CONTRIB_USER}": f"user = {self.runtime.user}",
+        }
+        if self.mode in ("pipe", "via"):
+            replacements[CONTRIB_COMMAND] = self.runtime.command
+        if self.mode == "pipe":
+            replacements[CONTRIB_SITE] = str(self.runtime.site)
+            replacements[CONTRIB_SETTINGS] = self.runtime.settings_module
+        else:
+            replacements[CONTRIB_SOCKET] = str(self.server.socket)
+        rendered = render_contrib([CONTRIB / "exim" / n for n in names], replacements)
+        contrib = {
+            key: rendered[Path(name).name]
+            for key, name in zip(EXIM_MODES["pipe"], names, strict=True)
+        }
         fmt = {
             "sender_domain": SENDER_DOMAIN,
             "spool": self.spool,
@@ -738,19 +1006,24 @@ class Exim:
             "user": self.runtime.user,
             "broken_domain": BROKEN_DOMAIN,
         }
-        broken = re.sub(r"(?m)^django_mailpipe:", "django_broken:", contrib["transport.conf"])
-        broken = broken.replace(self.runtime.command, BROKEN_COMMAND)
+        if self.mode == "pipe":
+            broken = re.sub(r"(?m)^django_mailpipe:", "django_broken:", contrib["transport.conf"])
+            broken = broken.replace(self.runtime.command, BROKEN_COMMAND)
+            test_router = EXIM_TEST_ROUTER.format(**fmt) + EXIM_BROKEN_ROUTER.format(**fmt)
+            broken = "\n# test: the same transport with a command that does not exist\n" + broken
+        else:
+            test_router = EXIM_TEST_ROUTER.format(**fmt)
+            broken = ""
         text = (
             EXIM_BASE_MAIN.format(**fmt)
-            + "\n# --- contrib/exim/main.conf\n"
+            + f"\n# --- contrib/exim/{names[0]}\n"
             + contrib["main.conf"]
             + "\nbegin routers\n\n"
-            + EXIM_TEST_ROUTER.format(**fmt)
-            + "# --- contrib/exim/router.conf\n"
+            + test_router
+            + f"# --- contrib/exim/{names[1]}\n"
             + contrib["router.conf"]
-            + "\nbegin transports\n\n# --- contrib/exim/transport.conf\n"
+            + f"\nbegin transports\n\n# --- contrib/exim/{names[2]}\n"
             + contrib["transport.conf"]
-            + "\n# test: the same transport with a command that does not exist\n"
             + broken
             + EXIM_TEST_TRANSPORT.format(**fmt)
             + "\n"
@@ -814,7 +1087,8 @@ class Exim:
             if (m := _EXIM_LINE.match(line)) and m.group("id") == sub.queue_id
         )
 
-    def results(self, sub: Submission) -> dict[str, Delivery]:
+    def results(self, sub: Submission, latest: bool = False) -> dict[str, Delivery]:
+        """As Postfix.results()."""
         found: dict[str, Delivery] = {}
         lines = self.log_for(sub).splitlines()
         for line in lines:
@@ -828,7 +1102,7 @@ class Exim:
             head = re.split(r" (?=[RT]=)|: ", tail, maxsplit=1)[0]
             m = re.fullmatch(r"(?P<first>.*?)(?: <(?P<addr>[^<>]+)>)?", head)
             rcpt = m.group("addr") or m.group("first")
-            if rcpt in found:
+            if rcpt in found and not latest:
                 continue
             text = tail.split(": ", 1)[1] if ": " in tail else tail.strip()
             found[rcpt] = Delivery(
@@ -855,6 +1129,14 @@ class Exim:
             [EXIM, "-C", str(self.config), "-bpr"], capture_output=True, text=True, check=True
         )
         return sub.queue_id in result.stdout
+
+    def retry(self, sub: Submission) -> None:
+        """Deliver a queued message now, whatever its retry times say (-M)."""
+        subprocess.run(
+            [EXIM, "-C", str(self.config), "-M", sub.queue_id],
+            capture_output=True,
+            timeout=120,
+        )
 
     def bounce_for(self, sub: Submission) -> str | None:
         """The text of the bounce Exim sent for a message, if any."""

@@ -12,4 +12,5 @@ urlpatterns = [
     mailbox(r"^bounces@mail\.test$", views.bounces, name="bounces"),
     mailbox(r"^noisy@mail\.test$", views.noisy, name="noisy"),
     mailbox(r"^slow@mail\.test$", views.slow, name="slow"),
+    mailbox(r"^pause@mail\.test$", views.pause, name="pause"),
 ]

@@ -20,4 +20,9 @@ MAIL_MAX_MESSAGE_SIZE = 20_000
 # Short, so the slow@ view runs into it quickly; far above a normal run.
 MAIL_PIPE_DEADLINE = 5
 
+# runmailserver (the warm path tests): a few threads are plenty here.
+MAIL_SERVER_WORKERS = 4
+# How long the pause@ view takes; the server is stopped while it runs.
+MTA_PAUSE_SECONDS = 3
+
 MTA_RECORD_DIR = None

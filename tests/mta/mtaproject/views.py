@@ -41,6 +41,8 @@ def record(view, request):
         "client_address": envelope.client_address,
         "subaddress": request.subaddress,
         "size": len(request.raw),
+        "longest_line": max(len(line) for line in request.raw.split(b"\n")),
+        "transport": envelope.transport,
         "raw_head": request.raw[:200].decode("ascii", "replace"),
         "argv": sys.argv,
         "env": {k: os.environ[k] for k in EXIM_VARIABLES if k in os.environ},
@@ -91,4 +93,12 @@ def slow(request, *args, **kwargs):
     """Outlives MAIL_PIPE_DEADLINE."""
     record("slow", request)
     time.sleep(120)
+    return EmailIgnoreResponse()
+
+
+def pause(request, *args, **kwargs):
+    """Takes MTA_PAUSE_SECONDS: long enough to stop the server under it."""
+    record("pause", request)
+    time.sleep(settings.MTA_PAUSE_SECONDS)
+    record("pause-done", request)
     return EmailIgnoreResponse()
