@@ -101,7 +101,9 @@ def _status_blocks(part: Message) -> list[Message]:
         return blocks
     from email.parser import Parser
 
-    text = part.get_payload(decode=True) or b""
+    from .request import decode_payload
+
+    text = decode_payload(part)
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     return [
@@ -143,12 +145,9 @@ def parse_report(message: Message) -> DeliveryReport | None:
             inner = _children(part)
             report.returned_message = inner[0] if inner else None
         elif ctype in ("text/rfc822-headers", "text/global-headers"):
-            from email.parser import BytesParser
+            from .request import decode_payload, parse_message
 
-            from .request import POLICY
-
-            raw = part.get_payload(decode=True) or b""
-            report.returned_message = BytesParser(policy=POLICY).parsebytes(raw, headersonly=True)
+            report.returned_message = parse_message(decode_payload(part))
         elif ctype == "text/plain" and not report.explanation:
             from .request import decode_text
 

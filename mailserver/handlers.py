@@ -33,7 +33,7 @@ from .exceptions import (
     RecipientNotFound,
 )
 from .limits import check_size, check_structure
-from .request import EmailRequest, parse_message
+from .request import EmailRequest, is_blank, message_size, parse_message
 from .resolvers import get_resolver
 from .response import EmailOutcomeResponse, EmailResponse
 from .status import Outcome
@@ -239,8 +239,8 @@ def build_request(raw: bytes, envelope: Envelope) -> EmailRequest:
     The request for one recipient. What is wrong with the message or its
     envelope is the sender's fault and raises as the outcome it stands for.
     """
-    check_size(len(raw))
-    if not raw.strip():
+    check_size(message_size(raw))
+    if is_blank(raw):
         raise MalformedMessage("empty message")
     if envelope.sender and (error := syntax_error(envelope.sender)):
         raise BadSenderAddress(f"<{envelope.sender}>: bad sender address syntax ({error})")
@@ -257,11 +257,12 @@ def build_request(raw: bytes, envelope: Envelope) -> EmailRequest:
     return request
 
 
-def dispatch(raw: bytes, envelope: Envelope, *, mailconf: str | None = None) -> Result:
+def dispatch(raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
     """
-    Handle ``raw`` for the one recipient of ``envelope`` and say what became
-    of it. Never raises for anything a message or a view can do: a failure
-    on our side is a temporary failure, so the mail server retries.
+    Handle ``raw`` (bytes, or a binary file holding them) for the one
+    recipient of ``envelope`` and say what became of it. Never raises for
+    anything a message or a view can do: a failure on our side is a
+    temporary failure, so the mail server retries.
     """
     request = None
     signals.message_started.send(sender=MailHandler, envelope=envelope)

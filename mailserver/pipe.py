@@ -26,6 +26,8 @@ import click
 from .status import EX_TEMPFAIL, Outcome, exit_status
 
 CHUNK = 1 << 16
+# Messages larger than this are spooled to a temporary file.
+SPOOL_MEMORY = 1 << 20
 
 
 class Stop(BaseException):
@@ -48,34 +50,67 @@ class Failure(Exception):
         self.text = text
 
 
-def read_message(stream, limit: int | None) -> tuple[bytes | None, int]:
+def spool_message(stream, limit: int | None, spool) -> int:
     """
-    Read a whole message as bytes. Past ``limit`` the rest is read and
-    thrown away, so a huge message is never held in memory and the MTA, still
-    writing, does not meet a closed pipe. Returns (None, size) when too big.
+    Copy a message from ``stream`` into the binary file ``spool`` and return
+    its size. A leading mbox ``From `` line (Exim's default message_prefix,
+    Postfix's F flag) is the transport's, not the message's, and is dropped.
+    Past ``limit`` the rest is read and thrown away, so that a huge message
+    is never held whole and the MTA, still writing, does not meet a closed
+    pipe; the size returned then tells the caller it was too big.
     """
-    chunks = []
-    size = 0
     read = getattr(stream, "read1", stream.read)
+    size = 0
+    head = b""
     while True:
         chunk = read(CHUNK)
         if not chunk:
             break
+        if head is not None:
+            # Until the first line is whole, it may be a From_ line.
+            head += chunk
+            if b"\n" not in head and len(head) < CHUNK and head.startswith(b"From "[: len(head)]):
+                continue
+            chunk = strip_from_line(head) if b"\n" in head else head
+            head = None
         size += len(chunk)
         if limit is None or size <= limit:
-            chunks.append(chunk)
-        elif chunks:
-            chunks = []
+            spool.write(chunk)
+    if head:
+        chunk = strip_from_line(head)
+        size += len(chunk)
+        if limit is None or size <= limit:
+            spool.write(chunk)
+    return size
+
+
+def read_message(stream, limit: int | None) -> tuple[bytes | None, int]:
+    """The message as bytes, or (None, size) when it is over ``limit``."""
+    from io import BytesIO
+
+    buffer = BytesIO()
+    size = spool_message(stream, limit, buffer)
     if limit is not None and size > limit:
         return None, size
-    return strip_from_line(b"".join(chunks)), size
+    return buffer.getvalue(), size
+
+
+def receive(stream, limit: int | None):
+    """
+    Spool the message: in memory while small, on disk past SPOOL_MEMORY, so
+    that a large message is not held in memory while it is parsed.
+    Returns (the spool, the size).
+    """
+    import tempfile
+
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+    size = spool_message(stream, limit, spool)
+    spool.seek(0)
+    return spool, size
 
 
 def strip_from_line(raw: bytes) -> bytes:
-    """
-    Drop a leading mbox ``From `` line (Exim's default message_prefix,
-    Postfix's F flag): it is the transport's, not part of the message.
-    """
+    """Drop a leading mbox ``From `` line."""
     if raw.startswith(b"From "):
         end = raw.find(b"\n")
         return b"" if end < 0 else raw[end + 1 :]
@@ -276,7 +311,7 @@ def run(
             if sys.stdin is None:  # file descriptor 0 was closed
                 raise OSError("no standard input")
             stdin = sys.stdin.buffer
-        raw, read_size = read_message(stdin, limit)
+        raw, read_size = receive(stdin, limit)
     except OSError as exc:
         return Outcome.TEMPORARY_FAILURE, Outcome.TEMPORARY_FAILURE.dsn_line(
             f"cannot read the message: {exc}"
@@ -298,7 +333,7 @@ def run(
         size=size if size is not None else read_size,
         transport="pipe",
     )
-    if raw is None:
+    if limit is not None and read_size > limit:
         from .exceptions import MessageTooBig
         from .limits import check_size
 
@@ -455,9 +490,18 @@ def _log_exception(exc: BaseException) -> None:
 
 
 def _write(fd: int | None, line: str) -> None:
+    """
+    The one line for the MTA. It ends without a line break, which Postfix
+    would fold into a trailing space in its log and bounce; on a terminal,
+    for the person who ran it by hand, it ends with one.
+    """
     if not line:
         return
-    data = (line.rstrip("\n") + "\n").encode("utf-8", "replace")
+    try:
+        terminal = os.isatty(1 if fd is None else fd)
+    except OSError:
+        terminal = False
+    data = (line.rstrip("\n") + ("\n" if terminal else "")).encode("utf-8", "replace")
     try:
         if fd is None:
             sys.stdout.buffer.write(data)

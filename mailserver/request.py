@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import functools
 import re
+from email.feedparser import BytesFeedParser
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage, Message
-from email.parser import BytesParser
 from email.policy import EmailPolicy
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -49,13 +49,70 @@ def _fetch_header(policy_, name, value):
 POLICY = _Policy()
 
 
-def parse_message(raw: bytes) -> EmailMessage:
-    return BytesParser(policy=POLICY).parsebytes(raw)
+PARSE_CHUNK = 1 << 16
+
+
+def iter_chunks(raw, size: int = PARSE_CHUNK):
+    """
+    The message in pieces: ``raw`` is bytes, or a binary file (the pipe
+    spools a large message to disk rather than hold it twice).
+    """
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        view = memoryview(raw)
+        for start in range(0, len(view), size):
+            yield view[start : start + size].tobytes()
+    else:
+        raw.seek(0)
+        while chunk := raw.read(size):
+            yield chunk
+
+
+def message_size(raw) -> int:
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        return len(raw)
+    raw.seek(0, 2)
+    return raw.tell()
+
+
+def is_blank(raw) -> bool:
+    return not any(chunk.strip() for chunk in iter_chunks(raw))
+
+
+def parse_message(raw, chunk_size: int = PARSE_CHUNK) -> EmailMessage:
+    """
+    Parse ``raw`` (bytes or a binary file) a piece at a time: the parser then
+    never holds a decoded copy of the whole message, only its own lines.
+    """
+    parser = BytesFeedParser(policy=POLICY)
+    for chunk in iter_chunks(raw, chunk_size):
+        parser.feed(chunk)
+    return parser.close()
+
+
+def decode_payload(part: Message) -> bytes:
+    """
+    A part's content, its transfer encoding undone. Base64, the encoding of
+    nearly every large attachment, is decoded straight from the parsed text:
+    the email package first copies it as bytes, splits it into lines and
+    joins them again, which holds a 20 MB attachment in memory four times.
+    """
+    payload = part.get_payload()
+    if isinstance(payload, str) and part.get("Content-Transfer-Encoding", "").strip().lower() == (
+        "base64"
+    ):
+        import binascii
+
+        try:
+            # Non-strict: line breaks and other non-alphabet characters are skipped.
+            return binascii.a2b_base64(payload)
+        except (binascii.Error, ValueError):
+            pass  # Bad padding, 8-bit junk: the email package's lenient decoder.
+    return part.get_payload(decode=True) or b""
 
 
 def decode_text(part: Message) -> str:
     """A text part's content as str, whatever its charset claims."""
-    payload = part.get_payload(decode=True) or b""
+    payload = decode_payload(part)
     if isinstance(payload, str):
         return payload
     for charset in (part.get_content_charset(), "utf-8"):
@@ -174,7 +231,9 @@ class Attachment(UploadedFile):
         if self._file is None:
             from io import BytesIO
 
-            self._file = BytesIO(self._part.get_payload(decode=True) or b"")
+            content = decode_payload(self._part)
+            self._size = len(content)
+            self._file = BytesIO(content)  # shares the bytes until written to
         return self._file
 
     @file.setter
@@ -183,7 +242,8 @@ class Attachment(UploadedFile):
 
     @property
     def size(self) -> int:
-        return len(self.file.getbuffer())
+        self.file  # noqa: B018 - decodes, and so learns the size
+        return self._size
 
     @size.setter
     def size(self, value):
@@ -204,8 +264,8 @@ class EmailRequest:
     conveniences of a modern inbound-mail API.
     """
 
-    def __init__(self, raw: bytes, envelope: Envelope | None = None, message=None):
-        self.raw = raw
+    def __init__(self, raw, envelope: Envelope | None = None, message=None):
+        self._raw = raw
         self.message: EmailMessage = message if message is not None else parse_message(raw)
         envelope = envelope or Envelope()
         if not envelope.recipient:
@@ -230,6 +290,13 @@ class EmailRequest:
             f"<EmailRequest from={self.envelope.sender!r} to={self.envelope.recipient!r} "
             f"subject={self.subject!r}>"
         )
+
+    @property
+    def raw(self) -> bytes:
+        """The message exactly as it came, read from the spool when first asked for."""
+        if not isinstance(self._raw, bytes):
+            self._raw = b"".join(iter_chunks(self._raw))
+        return self._raw
 
     # The original API ---------------------------------------------------
 

@@ -3,6 +3,7 @@ django-mailpipe as the MTA runs it: a real process, bytes on stdin, and
 nothing but the exit status and one line of output to judge it by.
 """
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -36,7 +37,10 @@ def pipe(env, *args, input=MESSAGE, **kwargs):
 
 
 def output(proc) -> str:
-    """What the MTA reads: stdout and stderr, which pipe(8) joins."""
+    """
+    What the MTA reads: stdout and stderr, which pipe(8) joins. One line, with
+    no line break at its end, which Postfix would fold into a space.
+    """
     return (proc.stdout + proc.stderr).decode()
 
 
@@ -109,7 +113,7 @@ def test_settings_by_option_and_pythonpath(env, tmp_path):
 def test_unknown_recipient_bounces_with_one_line(env):
     proc = pipe(env, "--sender", "a@b.c", "--recipient", "nobody+x@example.com")
     assert proc.returncode == 67
-    assert output(proc) == "5.1.1 <nobody+x@example.com>: no such mailbox\n"
+    assert output(proc) == "5.1.1 <nobody+x@example.com>: no such mailbox"
 
 
 def test_null_sender_is_a_bounce_not_an_error(env):
@@ -121,11 +125,11 @@ def test_null_sender_is_a_bounce_not_an_error(env):
 @pytest.mark.parametrize(
     "recipient, text",
     [
-        ("broken@example.com", "4.3.0 temporary failure, try again later\n"),
-        ("none@example.com", "4.3.0 temporary failure, try again later\n"),
-        ("defer@example.com", "4.3.0 database busy\n"),
-        ("oom@example.com", "4.3.0 temporary failure, try again later\n"),
-        ("exits@example.com", "4.3.0 internal error: SystemExit\n"),
+        ("broken@example.com", "4.3.0 temporary failure, try again later"),
+        ("none@example.com", "4.3.0 temporary failure, try again later"),
+        ("defer@example.com", "4.3.0 database busy"),
+        ("oom@example.com", "4.3.0 temporary failure, try again later"),
+        ("exits@example.com", "4.3.0 internal error: SystemExit"),
     ],
 )
 def test_our_failures_defer_without_a_traceback(env, recipient, text):
@@ -164,7 +168,7 @@ def test_broken_settings_defer(env, change, expected):
     proc = pipe(env, "--recipient", "record@example.com")
     assert proc.returncode == 75
     assert output(proc).startswith(expected)
-    assert output(proc).count("\n") == 1
+    assert "\n" not in output(proc)
 
 
 def test_broken_mailconf_defers(env, tmp_path):
@@ -175,13 +179,13 @@ def test_broken_mailconf_defers(env, tmp_path):
     env["PYTHONPATH"] = f"{tmp_path}:{ROOT}"
     env["DJANGO_SETTINGS_MODULE"] = "badconf_settings"
     proc = pipe(env, "--recipient", "record@example.com")
-    assert (proc.returncode, output(proc)) == (75, "4.3.0 temporary failure, try again later\n")
+    assert (proc.returncode, output(proc)) == (75, "4.3.0 temporary failure, try again later")
 
 
 def test_database_missing_defers(env, tmp_path):
     env["MAILSERVER_TEST_DB"] = str(tmp_path / "no" / "such" / "dir.sqlite3")
     proc = pipe(env, "--recipient", "record@example.com")
-    assert (proc.returncode, output(proc)) == (75, "4.3.0 temporary failure, try again later\n")
+    assert (proc.returncode, output(proc)) == (75, "4.3.0 temporary failure, try again later")
 
 
 def test_database_locked_defers(env):
@@ -193,7 +197,7 @@ def test_database_locked_defers(env):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert (proc.returncode, output(proc)) == (75, "4.3.0 temporary failure, try again later\n")
+    assert (proc.returncode, output(proc)) == (75, "4.3.0 temporary failure, try again later")
     assert deliveries(env) == []
 
 
@@ -212,13 +216,13 @@ def test_signals_defer(env, signum):
     proc.send_signal(signum)
     out = proc.stdout.read().decode()
     assert proc.wait(timeout=20) == 75
-    assert out == f"4.3.0 interrupted by {signal.Signals(signum).name}; will retry\n"
+    assert out == f"4.3.0 interrupted by {signal.Signals(signum).name}; will retry"
 
 
 def test_deadline_defers(env):
     started = time.monotonic()
     proc = pipe(env, "--recipient", "slow@example.com", "--deadline", "1")
-    assert (proc.returncode, output(proc)) == (75, "4.3.0 gave up after 1 s; will retry\n")
+    assert (proc.returncode, output(proc)) == (75, "4.3.0 gave up after 1 s; will retry")
     assert time.monotonic() - started < 20
 
 
@@ -228,14 +232,14 @@ def test_deadline_from_settings(env, tmp_path):
     )
     env["PYTHONPATH"] = f"{tmp_path}:{ROOT}"
     proc = pipe(env, "--settings", "deadline_settings", "--recipient", "slow@example.com")
-    assert (proc.returncode, output(proc)) == (75, "4.3.0 gave up after 0.5 s; will retry\n")
+    assert (proc.returncode, output(proc)) == (75, "4.3.0 gave up after 0.5 s; will retry")
 
 
 def test_size_limit_while_reading(env, tmp_path):
     big = MESSAGE + b"x" * 5000 + b"\n"
     proc = pipe(env, "--recipient", "record@example.com", "--max-size", "1000", input=big)
     assert proc.returncode == 65
-    assert output(proc) == f"5.3.4 message size {len(big)} exceeds the limit of 1000 bytes\n"
+    assert output(proc) == f"5.3.4 message size {len(big)} exceeds the limit of 1000 bytes"
     (tmp_path / "small_settings.py").write_text(
         "from tests.settings import *\nMAIL_MAX_MESSAGE_SIZE = 100\n"
     )
@@ -248,7 +252,7 @@ def test_size_limit_while_reading(env, tmp_path):
 
 def test_empty_input_is_a_malformed_message(env):
     proc = pipe(env, "--recipient", "record@example.com", input=b"")
-    assert (proc.returncode, output(proc)) == (65, "5.6.0 empty message\n")
+    assert (proc.returncode, output(proc)) == (65, "5.6.0 empty message")
 
 
 def test_unreadable_stdin_defers(env):
@@ -297,7 +301,7 @@ def test_usage_error_defers(env):
     proc = pipe(env, "--no-such-option")
     assert proc.returncode == 75
     assert output(proc).startswith("4.3.5 usage error: ")
-    assert "--no-such-option" in output(proc) and output(proc).count("\n") == 1
+    assert "--no-such-option" in output(proc) and "\n" not in output(proc)
 
 
 def test_help_documents_the_exit_statuses():
@@ -369,11 +373,11 @@ def test_several_recipients(env):
     # One unknown: the message bounces with that recipient's line, after the
     # others were delivered.
     proc = pipe(env, "--recipient", "record@example.com", "--recipient", "nobody@example.com")
-    assert (proc.returncode, output(proc)) == (67, "5.1.1 <nobody@example.com>: no such mailbox\n")
+    assert (proc.returncode, output(proc)) == (67, "5.1.1 <nobody@example.com>: no such mailbox")
     assert len(deliveries(env)) == 1
     # A temporary failure wins over a bounce: the MTA retries them all.
     proc = pipe(env, "--recipient", "nobody@example.com", "--recipient", "defer@example.com")
-    assert (proc.returncode, output(proc)) == (75, "4.3.0 database busy\n")
+    assert (proc.returncode, output(proc)) == (75, "4.3.0 database busy")
 
 
 def test_dry_run_runs_no_view(env):
@@ -407,7 +411,7 @@ def test_dry_run_runs_no_view(env):
     proc = pipe(env, "--dry-run", input=b"Delivered-To: support-sales@example.com\n\nhi\n")
     assert proc.returncode == 0
     assert output(proc) == (
-        "<support-sales@example.com> -> queue args=() kwargs={'queue': 'sales', 'via': 'support'}\n"
+        "<support-sales@example.com> -> queue args=() kwargs={'queue': 'sales', 'via': 'support'}"
     )
 
 
@@ -430,7 +434,7 @@ def test_checkout_launcher(env):
 
 def test_refused_sender_bounces_with_5_7_1(env):
     proc = pipe(env, "--sender", "ann@example.org", "--recipient", "members@example.com")
-    assert (proc.returncode, output(proc)) == (77, "5.7.1 <ann@example.org>: sender not allowed\n")
+    assert (proc.returncode, output(proc)) == (77, "5.7.1 <ann@example.org>: sender not allowed")
 
 
 class FailingMiddleware:
@@ -465,4 +469,21 @@ def test_more_failures_on_our_side_defer(env, tmp_path, settings_text):
     )
     env["PYTHONPATH"] = f"{tmp_path}:{ROOT}"
     proc = pipe(env, "--settings", "failing_settings", "--recipient", "onedest@bugs.example.com")
-    assert (proc.returncode, output(proc)) == (75, "4.3.0 temporary failure, try again later\n")
+    assert (proc.returncode, output(proc)) == (75, "4.3.0 temporary failure, try again later")
+
+
+def test_a_person_at_a_terminal_gets_a_line_break(env):
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mailserver.pipe", "--recipient", "nobody@example.com"],
+            input=MESSAGE, stdout=terminal, stderr=terminal, env=env, timeout=60,
+        )
+        out = os.read(controller, 1000)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert proc.returncode == 67
+    assert out == b"5.1.1 <nobody@example.com>: no such mailbox\r\n"  # the tty's CRLF

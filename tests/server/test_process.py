@@ -63,10 +63,10 @@ def relay(server, *args, message=MESSAGE, env=None, via=None):
     [
         (["ok@example.com"], 0, ""),
         (["async@example.com"], 0, ""),
-        (["nobody@example.com"], 67, "5.1.1 <nobody@example.com>: no such mailbox\n"),
-        (["raise@example.com"], 75, "4.3.0 temporary failure, try again later\n"),
-        (["defer@example.com"], 75, "4.3.0 database busy\n"),
-        (["reject@example.com"], 69, "5.7.0 no thanks\n"),
+        (["nobody@example.com"], 67, "5.1.1 <nobody@example.com>: no such mailbox"),
+        (["raise@example.com"], 75, "4.3.0 temporary failure, try again later"),
+        (["defer@example.com"], 75, "4.3.0 database busy"),
+        (["reject@example.com"], 69, "5.7.0 no thanks"),
         # Several recipients: a deferral wins, then the first bounce.
         (["ok@example.com", "nobody@example.com"], 67, "5.1.1 <nobody@example.com>"),
         (["nobody@example.com", "ok@example.com", "defer@example.com"], 75, "4.3.0 database"),
@@ -78,7 +78,8 @@ def test_relay_exit_status_and_line_come_from_the_servers_replies(
     result = relay(server, "--sender", "ann@example.org", *recipients)
     assert result.returncode == status
     assert result.stdout.decode().startswith(output) and result.stderr == b""
-    assert result.stdout.count(b"\n") == (0 if status == 0 else 1)
+    # One line, without the line break that Postfix would fold into a space.
+    assert b"\n" not in result.stdout and (status == 0) == (result.stdout == b"")
 
 
 def test_relay_too_big_is_refused_by_the_servers_size(server):

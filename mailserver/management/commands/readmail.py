@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand
 from mailserver.envelope import Envelope
 from mailserver.exceptions import MessageTooBig
 from mailserver.limits import check_size, max_message_size
-from mailserver.pipe import deliver, describe, read_message
+from mailserver.pipe import deliver, describe, receive
 from mailserver.status import Outcome
 
 
@@ -30,13 +30,13 @@ class Command(BaseCommand):
         try:
             if options["file"]:
                 with open(options["file"], "rb") as stream:
-                    raw, size = read_message(stream, limit)
+                    raw, size = receive(stream, limit)
             else:
-                raw, size = read_message(sys.stdin.buffer, limit)
+                raw, size = receive(sys.stdin.buffer, limit)
         except OSError as exc:
             outcome = Outcome.TEMPORARY_FAILURE
             self.finish(outcome, outcome.dsn_line(f"cannot read the message: {exc}"))
-        if raw is None:
+        if limit is not None and size > limit:
             try:
                 check_size(size, limit)
             except MessageTooBig as exc:
