@@ -7,6 +7,7 @@ Per-message cost of django-mailpipe, side by side with its floor and with
     python benchmarks/pipe.py --runs 60
     python benchmarks/pipe.py --quick      # 5 runs, one importtime pass: a smoke test
     python benchmarks/pipe.py --module     # (b) as python -m mailserver.pipe
+    python benchmarks/pipe.py --memory-only  # only the memory line (issue 4)
 
 One message (example/messages/new-ticket.eml, to help@bugs.example.com: the
 view creates a ticket and sends a reply) is delivered, one process per
@@ -33,6 +34,11 @@ imports before its view runs, and what the pipe imports that the floor does
 not; when each variant reaches its view; and whether ``import
 mailserver.pipe`` alone stays clear of Django and the email package.
 
+The memory line (issue 4): the peak RSS of django-mailpipe delivering a
+message with a 25 MiB attachment (tests/hostile/generate.py builds it; the
+settings raise MAIL_MAX_MESSAGE_SIZE above it) against its base RSS, the
+peak of the small message's runs; target: peak <= base + 3 x message size.
+
 Standard library only. Nothing in the repository is written to.
 """
 
@@ -41,6 +47,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -285,7 +292,7 @@ class Bench:
 
     # -- running one child ---------------------------------------------------
 
-    def spawn(self, argv, env=None, stderr_path=None):
+    def spawn(self, argv, env=None, stderr_path=None, message=MESSAGE):
         """
         Run argv with the message on stdin; return (status, wall s, cpu s,
         maxrss KiB, stdout, stderr). stdout/stderr go to files, not pipes, so
@@ -293,7 +300,7 @@ class Bench:
         """
         out_path = self.tmp / "child.out"
         err_path = Path(stderr_path) if stderr_path else self.tmp / "child.err"
-        with open(MESSAGE, "rb") as stdin, open(out_path, "wb") as out, open(err_path, "ab") as err:
+        with open(message, "rb") as stdin, open(out_path, "wb") as out, open(err_path, "ab") as err:
             if not stderr_path:
                 err.truncate(0)
             started = time.perf_counter()
@@ -312,11 +319,11 @@ class Bench:
             err_path.read_bytes(),
         )
 
-    def deliver(self, key: str, env=None, stderr_path=None, argv=None):
+    def deliver(self, key: str, env=None, stderr_path=None, argv=None, message=MESSAGE):
         """One delivery that must succeed: exit 0, one more ticket, one more reply."""
         argv = argv or self.variants[key]
         tickets, replies = self.tickets(), self.replies()
-        result = self.spawn(argv, env=env, stderr_path=stderr_path)
+        result = self.spawn(argv, env=env, stderr_path=stderr_path, message=message)
         status, _, _, _, out, err = result
         new_tickets, new_replies = self.tickets() - tickets, self.replies() - replies
         if status != 0 or new_tickets != 1 or new_replies != 1:
@@ -628,6 +635,104 @@ def check_pipe_import(bench: Bench) -> None:
     )
 
 
+# -- memory (issue 4) ----------------------------------------------------------------
+
+BIG_ATTACHMENT = 25 * 1024 * 1024
+TARGET_MEMORY = 3  # peak RSS <= base RSS + 3 x the message size
+BIG_SETTINGS = "mailbench_big_settings"
+BIG_SETTINGS_TEMPLATE = '''\
+"""benchmarks/pipe.py's settings, with room for the big message. Generated."""
+from {settings} import *  # noqa: F403
+
+MAIL_MAX_MESSAGE_SIZE = {limit}
+'''
+
+
+# Run in a child of its own: on Linux a child's ru_maxrss (os.wait4) starts
+# from its parent's high-water mark at the fork, so a parent that once held
+# the big message would inflate every later figure, the base included.
+WRITE_BIG_MESSAGE = """\
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("generate", {generate!r})
+generate = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(generate)
+raw = generate.attachment({size})
+raw = raw.replace(b"To: inspect@example.com\\n", b"To: {recipient}\\n", 1)
+raw = raw.replace(b"From: Ann Ortiz <ann@example.org>\\n", b"From: <{sender}>\\n", 1)
+open(sys.argv[1], "wb").write(raw)
+"""
+
+
+def write_big_message(bench: Bench, path: Path) -> int:
+    """The 25 MiB-attachment message of the hostile-input tests, to the benchmark's route."""
+    code = WRITE_BIG_MESSAGE.format(
+        generate=str(ROOT / "tests" / "hostile" / "generate.py"),
+        size=BIG_ATTACHMENT,
+        recipient=RECIPIENT,
+        sender=SENDER,
+    )
+    subprocess.run([bench.python, "-c", code, str(path)], check=True)
+    return path.stat().st_size
+
+
+def memory_line(bench: Bench, runs: int, base_samples=None) -> bool:
+    """
+    Peak RSS (ru_maxrss) of django-mailpipe delivering the big message, the
+    largest of ``runs``, against the base: the largest peak of the small
+    message's runs (those of the timed rounds when there were some).
+    """
+    big = bench.tmp / "big.eml"
+    size = write_big_message(bench, big)
+    (bench.tmp / f"{BIG_SETTINGS}.py").write_text(
+        BIG_SETTINGS_TEMPLATE.format(settings=SETTINGS, limit=2 * size)
+    )
+    argv = [
+        *bench.script,
+        "--settings",
+        BIG_SETTINGS,
+        "--pythonpath",
+        str(bench.tmp),
+        "--sender",
+        SENDER,
+        "--recipient",
+        RECIPIENT,
+    ]
+    bench.deliver("b", argv=argv)  # byte-compiles the generated settings module
+    base = list(base_samples or [])
+    if not base:
+        base = [bench.deliver("b", argv=argv)[3] for _ in range(runs)]
+    peaks, walls = [], []
+    for _ in range(runs):
+        _, wall, _, rss, _, _ = bench.deliver("b", argv=argv, message=big)
+        peaks.append(rss)
+        walls.append(wall)
+    mib = 1024 * 1024
+    peak, base_rss = max(peaks) * 1024, max(base) * 1024  # ru_maxrss is in KiB
+    limit = base_rss + TARGET_MEMORY * size
+    passed = peak <= limit
+    print(
+        f"\nMemory: django-mailpipe delivering a {BIG_ATTACHMENT // mib} MiB attachment "
+        f"(largest of {runs} run{'s' if runs > 1 else ''}; MAIL_MAX_MESSAGE_SIZE raised to "
+        f"{2 * size / mib:.0f} MiB)"
+    )
+    floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    wall = statistics.median(walls)
+    print(f"  peak          {peak / mib:8.1f} MiB   (median {statistics.median(peaks) / 1024:.1f})")
+    print(f"  base          {base_rss / mib:8.1f} MiB   (the small message, most of {len(base)})")
+    print(f"  message size  {size / mib:8.1f} MiB   ({size} bytes; median wall {wall:.2f} s)")
+    if floor >= base_rss:
+        print(
+            f"  warning: this script's own peak RSS ({floor / mib:.1f} MiB) is at least the base; "
+            "a child's ru_maxrss cannot read below it, so the base is overstated"
+        )
+    print(
+        f"  peak - base = {(peak - base_rss) / mib:.1f} MiB = {(peak - base_rss) / size:.2f} x size"
+        f"   target peak <= base + {TARGET_MEMORY} x size ({limit / mib:.1f} MiB)"
+        f"   {'PASS' if passed else 'MISS'}"
+    )
+    return passed
+
+
 # -- main -------------------------------------------------------------------------------
 
 
@@ -640,6 +745,9 @@ def main(argv=None) -> int:
         "--module", action="store_true", help="run (b) as python -m mailserver.pipe"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--memory-only", action="store_true", help="only the memory line (25 MiB attachment)"
+    )
     args = parser.parse_args(argv)
     runs = 5 if args.quick else args.runs
     passes = 1 if args.quick else 3
@@ -668,6 +776,9 @@ def main(argv=None) -> int:
         if out or err:
             print(f"  warning: django-mailpipe printed {(out + err)[:200]!r} on a delivery\n")
         print("  each variant delivered (exit 0, +1 ticket, +1 reply)\n")
+        if args.memory_only:
+            memory_line(bench, 3)
+            return 0
 
         samples = timed_runs(bench, runs, args.warmup)
         medians = print_table(bench, samples)
@@ -677,6 +788,7 @@ def main(argv=None) -> int:
         print_importtime(profiles, passes)
         phases(bench, 3 if args.quick else 7)
         check_pipe_import(bench)
+        memory_line(bench, 1 if args.quick else 3, samples["b"]["rss"])
         print(f"\n{bench.tickets()} tickets in the benchmark database, {bench.replies()} replies")
     except BenchError as exc:
         sys.stdout.flush()
