@@ -26,13 +26,27 @@ def body_line(size: int) -> bytes:
     return _message(f"One line of {size} bytes", b"\n" + b"y" * size)
 
 
-def header_line(length: int, name: str = "X-Long") -> bytes:
+def header_line(length: int, name: str = "X-Long", separator: bytes = b": ") -> bytes:
     """One header line of exactly ``length`` bytes: ``Name: xxx...``."""
-    prefix = f"{name}: ".encode()
+    prefix = name.encode() + separator
     if length < len(prefix):
         raise ValueError("too short for the header name")
     line = prefix + b"x" * (length - len(prefix))
     return _message(f"A header line of {length} bytes", line + b"\n\nbody\n")
+
+
+def folded_line(length: int, first: bool = False, crlf: bool = False) -> bytes:
+    """
+    A header folded over two physical lines, one of which (the first, or the
+    continuation) is exactly ``length`` bytes long, its line end excluded.
+    With ``crlf``, every line of the message ends in CR LF.
+    """
+    if first:
+        lines = b"X-Long: " + b"x" * (length - 8) + b"\n short"
+    else:
+        lines = b"X-Long: short\n " + b"x" * (length - 1)
+    raw = _message(f"A folded header line of {length} bytes", lines + b"\n\nbody\n")
+    return raw.replace(b"\n", b"\r\n") if crlf else raw
 
 
 def header_line_in_part(length: int) -> bytes:
