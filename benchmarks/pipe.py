@@ -718,7 +718,8 @@ def memory_line(bench: Bench, runs: int, base_samples=None) -> bool:
     floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     wall = statistics.median(walls)
     print(f"  peak          {peak / mib:8.1f} MiB   (median {statistics.median(peaks) / 1024:.1f})")
-    print(f"  base          {base_rss / mib:8.1f} MiB   (the small message, most of {len(base)})")
+    runs_of_base = f"the small message, highest of {len(base)} runs"
+    print(f"  base          {base_rss / mib:8.1f} MiB   ({runs_of_base})")
     print(f"  message size  {size / mib:8.1f} MiB   ({size} bytes; median wall {wall:.2f} s)")
     if floor >= base_rss:
         print(
