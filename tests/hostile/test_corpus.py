@@ -415,3 +415,22 @@ def test_read_everything_sees_the_baseline():
     seen = read_everything(result.request)
     assert seen["subject"] == "The baseline: nothing odd here"
     assert seen["cc"] == ["bo@example.org"] and seen["attachments"] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "sender, recipient, expect",
+    [
+        ("ann@example.org", "inspect@example.com..", "5.1.3"),
+        ("ann@example.org..", "inspect@example.com", "5.1.7"),
+    ],
+    ids=["recipient", "sender"],
+)
+@pytest.mark.xfail(
+    strict=True,
+    reason="addresses.syntax_error() checks domain.rstrip('.'), which strips every "
+    "trailing dot: 'example.com..' (an empty label) passes as valid and is delivered",
+)
+def test_trailing_empty_label_is_invalid(sender, recipient, expect):
+    result = Client().send(read_corpus(PLAIN), recipient=recipient, sender=sender)
+    check_result(result, expect)
