@@ -130,7 +130,8 @@ def syntax_error(address: str) -> str | None:
     if "@" in address:
         if _ADDRESS_LITERAL.fullmatch(domain):
             return None
-        labels = domain.rstrip(".").split(".")
+        # One trailing dot names the root ("example.com."); two leave an empty label.
+        labels = (domain[:-1] if domain.endswith(".") else domain).split(".")
         if not all(_LABEL.fullmatch(label) for label in labels):
             return "invalid domain"
     return None

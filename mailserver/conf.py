@@ -37,9 +37,12 @@ DEFAULTS: dict[str, Any] = {
     # the parser and the view against a message built to exhaust them.
     "MAIL_MAX_MIME_PARTS": 500,
     "MAIL_MAX_MIME_DEPTH": 25,
-    # Header fields in any one header section, and bytes in one header line.
+    # Header fields in any one header section; bytes in one physical header
+    # line, in one (folded) field, and in one whole header section.
     "MAIL_MAX_HEADER_COUNT": 1000,
     "MAIL_MAX_HEADER_LINE_LENGTH": 16384,
+    "MAIL_MAX_HEADER_FIELD_LENGTH": 32768,
+    "MAIL_MAX_HEADER_SECTION_SIZE": 262144,
     # Automatic replies (RFC 3834): an answer to a message that is itself
     # automatic is not sent. Senders whose local part matches one of these
     # (shell-style, case-insensitive) are automatic...

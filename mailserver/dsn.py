@@ -20,12 +20,15 @@ _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status")
 
 
-def _typed_value(value: str | None) -> str:
-    """``rfc822; ann@example.org`` -> ``ann@example.org``; ``dns; mx.example`` -> ``mx.example``."""
+def _typed_value(value: str | None, address: bool = False) -> str:
+    """``rfc822; <ann@example.org>`` -> ``ann@example.org``; ``smtp; 550 ...`` -> ``550 ...``."""
     if not value:
         return ""
     _, sep, rest = value.partition(";")
-    return (rest if sep else value).strip().strip("<>").strip()
+    value = (rest if sep else value).strip()
+    if address and value.startswith("<") and value.endswith(">"):
+        value = value[1:-1].strip()
+    return value
 
 
 @dataclass(frozen=True)
@@ -134,8 +137,12 @@ def parse_report(message: Message) -> DeliveryReport | None:
                     RecipientStatus(
                         action=(header_text(block, "Action") or "").lower(),
                         status=".".join(status.groups()) if status else "",
-                        final_recipient=_typed_value(header_text(block, "Final-Recipient")),
-                        original_recipient=_typed_value(header_text(block, "Original-Recipient")),
+                        final_recipient=_typed_value(
+                            header_text(block, "Final-Recipient"), address=True
+                        ),
+                        original_recipient=_typed_value(
+                            header_text(block, "Original-Recipient"), address=True
+                        ),
                         diagnostic_code=_typed_value(header_text(block, "Diagnostic-Code")),
                         remote_mta=_typed_value(header_text(block, "Remote-MTA")),
                         last_attempt=header_text(block, "Last-Attempt-Date") or "",
@@ -148,8 +155,11 @@ def parse_report(message: Message) -> DeliveryReport | None:
             from .request import decode_payload, parse_message
 
             report.returned_message = parse_message(decode_payload(part))
-        elif ctype == "text/plain" and not report.explanation:
+        elif not report.explanation and part.get_content_maintype() in ("text", "multipart"):
+            # The human-readable part: text, or text among alternatives.
             from .request import decode_text
 
-            report.explanation = decode_text(part)
+            text = next((p for p in part.walk() if p.get_content_type() == "text/plain"), None)
+            if text is not None:
+                report.explanation = decode_text(text)
     return report

@@ -25,6 +25,11 @@ class Envelope:
     # Which way the message came in: "pipe", "readmail", "lmtp", "smtp", "test".
     transport: str = ""
 
+    def __post_init__(self):
+        # "<>" is how SMTP writes the null reverse-path: it is the null sender.
+        if self.sender is not None and self.sender.strip() in ("", "<>"):
+            object.__setattr__(self, "sender", "")
+
     def for_recipient(self, recipient: str) -> Envelope:
         return replace(self, recipient=recipient)
 

@@ -35,6 +35,8 @@ def check_structure(message) -> None:
     max_depth = settings.MAIL_MAX_MIME_DEPTH
     max_headers = settings.MAIL_MAX_HEADER_COUNT
     max_line = settings.MAIL_MAX_HEADER_LINE_LENGTH
+    max_field = settings.MAIL_MAX_HEADER_FIELD_LENGTH
+    max_section = settings.MAIL_MAX_HEADER_SECTION_SIZE
     parts = 0
     stack = [(message, 0)]
     while stack:
@@ -47,12 +49,27 @@ def check_structure(message) -> None:
         items = list(part.raw_items())
         if max_headers is not None and len(items) > max_headers:
             raise MalformedMessage(f"more than {max_headers} header fields in one section")
-        if max_line is not None:
-            for name, value in items:
-                # The value keeps its folding; each physical line counts.
-                longest = max(len(line) for line in str(value).split("\n"))
-                if len(name) + 2 + longest > max_line:
-                    raise MalformedMessage(f"header line longer than {max_line} bytes")
+        section = 0
+        for name, value in items:
+            field = len(name) + 2 + len(value)
+            section += field
+            if max_line is not None and _longest_line(name, value) > max_line:
+                raise MalformedMessage(f"header line longer than {max_line} bytes")
+            # Python's address parser takes seconds on a field of a megabyte,
+            # though each of its folded lines is short.
+            if max_field is not None and field > max_field:
+                raise MalformedMessage(f"header field longer than {max_field} bytes")
+        if max_section is not None and section > max_section:
+            raise MalformedMessage(f"header section larger than {max_section} bytes")
         payload = part.get_payload() if part.is_multipart() else None
         if payload:
             stack.extend((child, depth + 1) for child in payload)
+
+
+def _longest_line(name: str, value) -> int:
+    """The longest physical line of a field as it came (see request._Policy)."""
+    longest = getattr(value, "longest_line", None)
+    if longest is not None:
+        return longest
+    first, *rest = str(value).split("\n")
+    return max([len(name) + 2 + len(first.rstrip("\r")), *(len(x.rstrip("\r")) for x in rest)])

@@ -35,10 +35,32 @@ class _Policy(EmailPolicy):
     ("text/plain; charset=utf-8") across messages in a long-running server.
     """
 
+    def header_source_parse(self, sourcelines):
+        name, value = super().header_source_parse(sourcelines)
+        value = _SourceValue(value)
+        # The limits count physical lines as they came, name and all.
+        value.longest_line = max(len(line.rstrip("\r\n")) for line in sourcelines)
+        return name, value
+
     def header_fetch_parse(self, name, value):
-        if hasattr(value, "name") or len(value) > 1000:
-            return super().header_fetch_parse(name, value)
-        return _fetch_header(self, name, value)
+        if hasattr(value, "name"):
+            return value
+        try:
+            if len(value) > 1000:
+                return super().header_fetch_parse(name, value)
+            return _fetch_header(self, name, str(value))
+        except Exception:
+            # A value policy.default cannot make a header object of (an
+            # unknown codec in an RFC 2231 parameter, comments nested a
+            # thousand deep) is given as text, as compat32 would: the
+            # Message methods still work on it, and nothing raises.
+            return "".join(str(value).splitlines())
+
+
+class _SourceValue(str):
+    """A header value as the parser stored it, with the length of its longest line."""
+
+    longest_line = 0
 
 
 @functools.lru_cache(maxsize=1024)
@@ -96,10 +118,13 @@ def decode_payload(part: Message) -> bytes:
     the email package first copies it as bytes, splits it into lines and
     joins them again, which holds a 20 MB attachment in memory four times.
     """
-    payload = part.get_payload()
-    if isinstance(payload, str) and part.get("Content-Transfer-Encoding", "").strip().lower() == (
-        "base64"
-    ):
+    if str(part.get("Content-Transfer-Encoding", "")).strip().lower() != "base64":
+        return part.get_payload(decode=True) or b""
+    try:
+        payload = part.get_payload()
+    except Exception:  # 8-bit junk with a charset no codec can decode
+        payload = None
+    if isinstance(payload, str):
         import binascii
 
         try:
@@ -120,7 +145,8 @@ def decode_text(part: Message) -> str:
             continue
         try:
             return payload.decode(charset, errors="replace" if charset != "utf-8" else "strict")
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeError, ValueError):
+            # Unknown, or a codec that is no charset ("undefined", "idna").
             continue
     # Every byte decodes in Latin-1: better a few wrong letters than no text.
     return payload.decode("latin-1")
@@ -182,6 +208,31 @@ def header_text(message: Message, name: str) -> str | None:
     return " ".join(text.split())
 
 
+def _getaddresses(value: str) -> list[tuple[str, str]]:
+    """email.utils.getaddresses, for text policy.default gave up on; never raises."""
+    try:
+        return getaddresses([_quote_encoded_words(value)])
+    except Exception:  # RecursionError on comments nested deep, among others
+        return []
+
+
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+
+
+def _quote_encoded_words(text: str) -> str:
+    """
+    Encoded words decoded into quoted strings, before an address list is
+    split: what they hide (a comma, a colon, an @) then stays in the display
+    name it came in, instead of making addresses of its own.
+    """
+
+    def quoted(match):
+        word = " ".join(_decoded(match.group()).split())
+        return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return _ENCODED_WORD.sub(quoted, text)
+
+
 def _decoded(text: str) -> str:
     """RFC 2047 encoded words decoded, whatever charset they claim, in any text."""
     from email.header import decode_header
@@ -200,9 +251,23 @@ def _decoded(text: str) -> str:
         else:
             try:
                 words.append(data.decode(charset, "replace"))
-            except LookupError:
+            except (LookupError, UnicodeError, ValueError):
                 words.append(data.decode("utf-8", "replace"))
     return "".join(words)
+
+
+def attachment_name(part: Message) -> str:
+    """
+    A part's file name, safe to show and to store: no directory, nothing
+    unprintable (line breaks, NUL, direction overrides), as Django does for
+    uploaded files. A name the email package cannot decode is dropped.
+    """
+    try:
+        name = part.get_filename() or ""
+    except Exception:
+        return ""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in name if ch.isprintable()).strip()
 
 
 class Attachment(UploadedFile):
@@ -218,7 +283,7 @@ class Attachment(UploadedFile):
         self._file = None
         super().__init__(
             file=None,
-            name=part.get_filename() or f"part-{index}",
+            name=attachment_name(part) or f"part-{index}",
             content_type=part.get_content_type(),
             size=None,
             charset=part.get_content_charset(),
@@ -280,7 +345,7 @@ class EmailRequest:
         for name in settings.MAIL_RECIPIENT_HEADERS:
             value = header_text(self.message, name)
             if value:
-                addresses = getaddresses([value])
+                addresses = _getaddresses(value)
                 if addresses and addresses[0][1]:
                     return addresses[0][1]
         return ""
@@ -373,7 +438,7 @@ class EmailRequest:
                 found = [a for a in value.addresses if a.username]
             except Exception:
                 found = []
-                for display, addr in getaddresses([str(value)]):
+                for display, addr in _getaddresses(str(value)):
                     if "@" in addr:
                         user, _, domain = addr.rpartition("@")
                         try:
