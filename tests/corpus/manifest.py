@@ -14,10 +14,9 @@ few composite ones: ``header:Name``, ``attachments``, ``dsn``,
 ``text``; a list given as ``("~", [...])`` must hold those items; anything
 else must be equal.
 
-``defects`` are facts that mailserver/ gets wrong today: each one is its own
-test, expected to fail (strictly) until it is fixed, with the reason. A case
-whose whole delivery fails today says why in ``xfail``: its tests are
-expected to fail, strictly, so that a fix is noticed.
+A case whose delivery fails today because of a known defect in mailserver/
+says why in ``xfail``: its tests are then expected to fail, strictly, so
+that a fix is noticed and the mark removed.
 
 All files are written for this project, except dsn-postfix.eml and
 dsn-exim.eml: real bounces captured from the Postfix 3.7 and Exim 4.96
@@ -36,7 +35,6 @@ class Case:
     sender: str | None = "ann@example.org"
     recipient: str = "inspect@example.com"
     facts: dict = field(default_factory=dict)
-    defects: dict = field(default_factory=dict)  # fact -> (expected value, why it fails)
     xfail: str = ""
 
 
@@ -136,24 +134,17 @@ CASES: dict[str, Case] = {
         facts={"text": contains("escaped quote"), "attachments": contains(["part-1"])}
     ),
     "non-utf8-body.eml": Case(facts={"text": contains("No charset, and bytes")}),
-    # Charset names that Python knows as codecs but that decode nothing.
+    # Charset names that Python knows as codecs but that decode nothing
+    # ('undefined' fails on any input, 'idna' refuses errors="replace", a NUL
+    # makes bytes.decode() raise ValueError): each once deferred the message.
     "charset-codec-body.eml": Case(
         facts={"subject": "Body charsets that name codecs, not charsets"},
-        xfail="decode_text() catches LookupError and UnicodeDecodeError only: the "
-        "'undefined' and 'idna' codecs raise UnicodeError, a NUL in the name ValueError; "
-        "the view's request.text raises and the message is deferred (4.3.0)",
     ),
     "charset-codec-header.eml": Case(
         facts={"subject": contains("Café")},
-        xfail="request._decoded() catches LookupError only: an encoded word in the "
-        "'undefined' or 'idna' charset (or one with a NUL) in a header that also holds "
-        "raw 8-bit bytes raises from request.subject; deferred (4.3.0)",
     ),
     "charset-codec-filename.eml": Case(
         facts={"text": "See the attachment."},
-        xfail="part.get_filename() (email.utils.collapse_rfc2231_value) catches "
-        "LookupError only: filename*=undefined''... raises UnicodeError from "
-        "request.attachments; deferred (4.3.0)",
     ),
     "cte-broken.eml": Case(
         facts={
@@ -174,14 +165,9 @@ CASES: dict[str, Case] = {
             "to": ["inspect@example.com"],
             "reply_to": ["desk@example.org"],
             "message_id": "",
-        },
-        defects={
-            "from_email": (
-                "ann@example.org",
-                "policy.default refuses the decoded CR LF, and the fallback runs "
-                "getaddresses() on the raw value, whose encoded word holds a colon and "
-                "an @: it yields '_victim@example.net?=' first",
-            ),
+            # Not the '_victim@example.net?=' that getaddresses() finds in the
+            # raw value, whose encoded word holds a colon and an @.
+            "from_email": "ann@example.org",
         },
     ),
     # -- MIME structure -----------------------------------------------------------
@@ -199,15 +185,12 @@ CASES: dict[str, Case] = {
     "html-only.eml": Case(
         facts={"text": None, "html": contains("No plain part"), "get_body": contains("<b>this</b>")}
     ),
+    # No CR LF, NUL or U+202E left in a name, as Django's
+    # MultiPartParser.sanitize_file_name keeps only printable characters.
     "attachment-names-hostile.eml": Case(
-        facts={"attachments": contains(["passwd", "part-4"])},
-        defects={
-            "attachment_names_printable": (
-                True,
-                "an attachment's name keeps the CR LF and NUL of an RFC 2231 filename "
-                "(and a U+202E override); Django's MultiPartParser.sanitize_file_name "
-                "keeps only printable characters in an uploaded file's name",
-            ),
+        facts={
+            "attachments": contains(["passwd", "part-4"]),
+            "attachment_names_printable": True,
         },
     ),
     "message-rfc822-attachment.eml": Case(
@@ -284,13 +267,7 @@ CASES: dict[str, Case] = {
             "dsn": [("failed", "5.1.1", "nobody-here@mail.test")],
             "dsn_reporting_mta": "mta-test.localdomain",
             "returned_subject": "Where is my parcel?",
-        },
-        defects={
-            "dsn_diagnostic_code": (
-                "<nobody-here@mail.test>: no such mailbox",
-                "dsn._typed_value() strips '<' and '>' from both ends of the whole "
-                "value, so a diagnostic that starts with an address loses its '<'",
-            ),
+            "dsn_diagnostic_code": "<nobody-here@mail.test>: no such mailbox",
         },
     ),
     "dsn-exim.eml": Case(
@@ -315,13 +292,7 @@ CASES: dict[str, Case] = {
             ],
             "returned_subject": "Quarterly figures",
             "text": contains("could not be delivered to carol@example.net"),
-        },
-        defects={
-            "dsn_explanation": (
-                contains("could not be delivered to carol@example.net"),
-                "parse_report() takes the explanation from a text/plain child only; a "
-                "multipart/alternative human-readable part leaves it empty",
-            ),
+            "dsn_explanation": contains("could not be delivered to carol@example.net"),
         },
     ),
     "dsn-malformed.eml": Case(sender="", facts={"is_bounce": True}),

@@ -49,6 +49,26 @@ def folded_line(length: int, first: bool = False, crlf: bool = False) -> bytes:
     return raw.replace(b"\n", b"\r\n") if crlf else raw
 
 
+def long_field(length: int) -> bytes:
+    """
+    One header field of exactly ``length`` bytes (its last line end
+    excluded), folded into lines of at most 78 bytes.
+    """
+    field = b"X-Long: x"
+    while len(field) < length:
+        field += b"\n " + b"y" * min(76, length - len(field) - 2)
+    if len(field) != length:
+        raise ValueError("no such length with this folding")
+    return _message(f"A header field of {length} bytes", field + b"\n\nbody\n")
+
+
+def big_section(fields: int, size: int = 1000) -> bytes:
+    """A header section of ``fields`` extra fields of ``size`` bytes each, folded."""
+    value = b"\n ".join([b"z" * 70] * (size // 72))
+    padding = b"".join(b"X-Pad-%04d: " % i + value + b"\n" for i in range(fields))
+    return _message(f"{fields} fields of about {size} bytes", padding + b"\nbody\n")
+
+
 def header_line_in_part(length: int) -> bytes:
     """The same long line, in the header of a MIME part instead of the message."""
     prefix = b"X-Long: "

@@ -28,13 +28,8 @@ HOSTILE_CHARS = [
 CHARSETS = [
     "utf-8", "UTF-8", "iso-8859-1", "latin1", "us-ascii", "windows-1252", "koi8-r",
     "shift_jis", "gb2312", "utf-16", "utf-7", "x-unknown", "", "ütf", "7bit", "base64",
-    "rot13", "utf-8 ", "x" * 100,
+    "rot13", "utf-8 ", "x" * 100, "undefined", "idna", "utf-8\x00",
 ]  # fmt: skip
-# Charset names that make the request raise today (see the charset-codec-*
-# files of the corpus, expected to fail): left out, so that the derandomized
-# runs stay green and keep checking everything else. Put them back in
-# CHARSETS once they are fixed.
-KNOWN_BAD_CHARSETS = ["undefined", "idna", "utf-8\x00"]
 
 ENCODABLE = ["utf-8", "iso-8859-1", "utf-16", "koi8-r", "shift_jis"]
 
