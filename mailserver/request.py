@@ -202,9 +202,7 @@ def header_text(message: Message, name: str) -> str | None:
         return None
     value = values[0]
     # Raw text still holds its encoded words; header objects are decoded.
-    text = value if type(value) is str else str(value)
-    if type(value) is str:
-        text = _decoded(text)
+    text = _decoded(value) if type(value) is str else str(value)
     return " ".join(text.split())
 
 

@@ -633,8 +633,11 @@ POSTFIX_MODES = {
 OUTSIDE_ADDRESS = "127.0.0.2"
 
 
-class Postfix:
-    name = "postfix"
+class _MTA:
+    """What both MTAs share: a mode (pipe, lmtp, via) and, past the pipe, a server."""
+
+    name = ""
+    modes: dict = {}
 
     def __init__(
         self,
@@ -643,14 +646,24 @@ class Postfix:
         mode: str = "pipe",
         server: ServerProcess | None = None,
     ):
-        if mode not in POSTFIX_MODES:
-            raise HarnessError(f"unknown Postfix mode {mode!r}")
+        label = self.name.capitalize()
+        if mode not in self.modes:
+            raise HarnessError(f"unknown {label} mode {mode!r}")
         if mode != "pipe" and server is None:
-            raise HarnessError(f"Postfix mode {mode!r} needs a ServerProcess")
+            raise HarnessError(f"{label} mode {mode!r} needs a ServerProcess")
         self.mode = mode
         self.server = server
         self.root = root
         self.runtime = runtime
+
+
+class Postfix(_MTA):
+    name = "postfix"
+    modes = POSTFIX_MODES
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        root = self.root
         self.config_dir = root / "etc"
         self.queue_dir = root / "spool"
         self.data_dir = root / "data"
@@ -951,24 +964,13 @@ EXIM_MODES = {
 }
 
 
-class Exim:
+class Exim(_MTA):
     name = "exim"
+    modes = EXIM_MODES
 
-    def __init__(
-        self,
-        root: Path,
-        runtime: PipeRuntime,
-        mode: str = "pipe",
-        server: ServerProcess | None = None,
-    ):
-        if mode not in EXIM_MODES:
-            raise HarnessError(f"unknown Exim mode {mode!r}")
-        if mode != "pipe" and server is None:
-            raise HarnessError(f"Exim mode {mode!r} needs a ServerProcess")
-        self.mode = mode
-        self.server = server
-        self.root = root
-        self.runtime = runtime
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        root, runtime = self.root, self.runtime
         self.config = root / "exim.conf"
         self.spool = root / "spool"
         self.logdir = root / "log"
