@@ -322,3 +322,23 @@ def test_runmailserver_and_the_relay_mode_go_through_the_store(processes):
     assert tickets(db) == 1 and len(sent(env)) == 1
     assert inbound(db, "transport", "status") == [("lmtp", "processed")]
     assert db.count("mailserver_store_inboundattempt", "replayed") == 2
+
+
+def test_sendreplies_loop_sends_as_replies_come_and_stops_on_sigterm(processes):
+    env, db = processes
+    sender = subprocess.Popen(
+        [sys.executable, "-m", "django", "sendreplies", "--loop", "--interval", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**env, "MAILSERVER_TEST_RETRY_DELAY": "0"},
+    )
+    try:
+        assert pipe(env, MAILSERVER_TEST_MAIL="fail", MAILSERVER_TEST_RETRY_DELAY="0") == (0, "")
+        deadline = time.monotonic() + 60
+        while not sent(env) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sender.send_signal(signal.SIGTERM)
+        assert sender.wait(30) == 0
+    assert sender.stdout.read() == b"Sent 1, to retry 0, given up 0.\n"
+    assert len(sent(env)) == 1 and replies(db) == [("sent", 2)]
