@@ -114,6 +114,20 @@ class InboundMessage(models.Model):
 
         return get_storage().open(self.raw_name, "rb")
 
+    def envelope(self):
+        """The envelope it came with: what a worker hands to the view later."""
+        from ..envelope import Envelope
+
+        return Envelope(
+            sender=self.sender,
+            recipient=self.recipient,
+            original_recipient=self.original_recipient,
+            queue_id=self.queue_id,
+            client_address=self.client_address,
+            size=self.size,
+            transport=self.transport,
+        )
+
 
 class InboundAttempt(models.Model):
     """

@@ -210,3 +210,14 @@ def test_signals_see_each_delivery(db):
     finally:
         signals.message_handled.disconnect(handled)
     assert seen == [("Result", Outcome.DELIVERED), ("RecordedResult", Outcome.DELIVERED)]
+
+
+def test_a_stored_message_gives_back_its_envelope():
+    send(queue_id="Q1", client_address="192.0.2.9", original_recipient="alias@example.com")
+    envelope = InboundMessage.objects.get().envelope()
+    assert (envelope.sender, envelope.recipient, envelope.original_recipient) == (
+        "ann@example.org", "help@desk.example.com", "alias@example.com",
+    )
+    assert (envelope.queue_id, envelope.client_address, envelope.size, envelope.transport) == (
+        "Q1", "192.0.2.9", len(MESSAGE), "test",
+    )

@@ -342,3 +342,19 @@ def test_sendreplies_loop_sends_as_replies_come_and_stops_on_sigterm(processes):
         assert sender.wait(30) == 0
     assert sender.stdout.read() == b"Sent 1, to retry 0, given up 0.\n"
     assert len(sent(env)) == 1 and replies(db) == [("sent", 2)]
+
+
+def test_out_of_time_in_the_view_the_retry_runs_it_afresh(processes):
+    env, db = processes
+    proc = subprocess.run(
+        [*pipe_command(), "--deadline", "1"],
+        input=MESSAGE,
+        capture_output=True,
+        env={**env, "MAILSERVER_TEST_PAUSE": "view"},  # stops in the view, no gate
+        timeout=120,
+    )
+    output = proc.stdout + proc.stderr
+    assert (proc.returncode, output) == (75, b"4.3.0 gave up after 1 s; will retry")
+    assert tickets(db) == 0 and inbound(db, "status", "attempts") == [("received", 0)]
+    assert pipe(env) == (0, "")
+    assert tickets(db) == 1 and len(sent(env)) == 1
