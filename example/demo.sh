@@ -24,6 +24,10 @@ show "An unknown recipient: bounced with 5.1.1" unknown.eml bob@example.org nobo
 
 printf '\n=== The same unknown recipient through django-mailpipe, as Postfix or Exim run it\n'
 echo '$ django-mailpipe --settings exampleproject.settings --pythonpath . --sender bob@example.org --recipient nobody@example.com < messages/unknown.eml'
-"$PYTHON" -m mailserver.pipe --settings exampleproject.settings --pythonpath . \
-    --sender bob@example.org --recipient nobody@example.com < messages/unknown.eml
-echo "exit status $? (Postfix and Exim bounce on 67; the line above is the DSN text)"
+# The pipe's line ends without a line break (Postfix would log it as a
+# trailing space) unless it goes to a terminal: printf gives it one here.
+line=$("$PYTHON" -m mailserver.pipe --settings exampleproject.settings --pythonpath . \
+    --sender bob@example.org --recipient nobody@example.com < messages/unknown.eml)
+status=$?
+printf '%s\n' "$line"
+echo "exit status $status (Postfix and Exim bounce on 67; the line above is the DSN text)"
