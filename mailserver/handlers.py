@@ -251,10 +251,21 @@ def build_request(raw: bytes, envelope: Envelope) -> EmailRequest:
         raise MalformedMessage("MIME parts nested too deep to parse") from exc
     request = EmailRequest(raw, envelope, message)
     if not request.recipient:
-        raise ImproperlyConfigured("no recipient: the transport gave none, nor did the headers")
+        raise ImproperlyConfigured(no_recipient_text())
     if error := syntax_error(request.recipient):
         raise BadRecipientAddress(f"<{request.recipient}>: bad recipient address syntax ({error})")
     return request
+
+
+def no_recipient_text() -> str:
+    """What to do when neither the transport nor the headers named a recipient."""
+    headers = settings.MAIL_RECIPIENT_HEADERS
+    where = (
+        f"nor in the headers {', '.join(headers)} (MAIL_RECIPIENT_HEADERS)"
+        if headers
+        else "and MAIL_RECIPIENT_HEADERS names no header to read one from"
+    )
+    return f"no recipient: none given (pass --recipient) {where}"
 
 
 def dispatch(raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:

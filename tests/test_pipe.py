@@ -358,8 +358,27 @@ def test_recipient_from_headers_last(env):
     assert proc.returncode == 0
     assert deliveries(env)[0]["recipient"] == "record@example.com"
     proc = pipe(env)
-    assert proc.returncode == 75
-    assert output(proc).startswith("4.3.5 no recipient")
+    assert (proc.returncode, output(proc)) == (
+        75,
+        "4.3.5 no recipient: none given (pass --recipient) nor in the headers "
+        "Delivered-To, X-Original-To, Envelope-To (MAIL_RECIPIENT_HEADERS)",
+    )
+
+
+def test_no_recipient_names_the_headers_it_read(env, tmp_path):
+    (tmp_path / "headers_settings.py").write_text(
+        "from tests.settings import *\nMAIL_RECIPIENT_HEADERS = ['X-Rcpt']\n"
+    )
+    env["PYTHONPATH"] = f"{tmp_path}:{ROOT}"
+    proc = pipe(env, "--settings", "headers_settings")
+    assert (proc.returncode, output(proc)) == (
+        75,
+        "4.3.5 no recipient: none given (pass --recipient) nor in the headers X-Rcpt "
+        "(MAIL_RECIPIENT_HEADERS)",
+    )
+    headed = b"X-Rcpt: record@example.com\n" + MESSAGE
+    proc = pipe(env, "--settings", "headers_settings", input=headed)
+    assert (proc.returncode, output(proc)) == (0, "")
 
 
 def test_several_recipients(env):
