@@ -25,9 +25,9 @@ It is on fire.
 """
 
 
-def pipe(env, *args, input=MESSAGE, **kwargs):
+def pipe(env, *args, input=MESSAGE, command=None, **kwargs):
     return subprocess.run(
-        [sys.executable, "-m", "mailserver.pipe", *args],
+        [*(command or [sys.executable, "-m", "mailserver.pipe"]), *args],
         input=input,
         capture_output=True,
         env=env,
@@ -169,6 +169,35 @@ def test_broken_settings_defer(env, change, expected):
     assert proc.returncode == 75
     assert output(proc).startswith(expected)
     assert "\n" not in output(proc)
+
+
+def test_settings_not_found_points_to_pythonpath(env, tmp_path):
+    """
+    A console script puts its own directory on the path, not the current
+    one: a project found by manage.py is not found by django-mailpipe.
+    """
+    (tmp_path / "mysite").mkdir()
+    (tmp_path / "mysite" / "__init__.py").write_text("")
+    (tmp_path / "mysite" / "settings.py").write_text("from tests.settings import *\n")
+    del env["DJANGO_SETTINGS_MODULE"]
+    launcher = [sys.executable, str(ROOT / "bin" / "django-mailpipe")]
+    args = ["--settings", "mysite.settings", "--recipient", "record@example.com"]
+    proc = pipe(env, *args, command=launcher, cwd=tmp_path)
+    assert (proc.returncode, output(proc)) == (
+        75,
+        "4.3.5 Django settings failed to load: ModuleNotFoundError: No module named 'mysite'; "
+        "pass --pythonpath with the directory that holds mysite/",
+    )
+    proc = pipe(env, *args, "--pythonpath", "/nonexistent", command=launcher, cwd=tmp_path)
+    assert output(proc).endswith("; --pythonpath /nonexistent holds no mysite/")
+    proc = pipe(env, *args, "--pythonpath", str(tmp_path), command=launcher, cwd=tmp_path)
+    assert (proc.returncode, output(proc)) == (0, "")
+    # The package is found, the module is not: say where the package came from.
+    args = ["--settings", "mysite.setings", "--pythonpath", str(tmp_path)]
+    proc = pipe(env, *args, command=launcher, cwd=tmp_path)
+    assert output(proc).endswith(
+        f"; mysite was imported from {tmp_path / 'mysite'}, which has no module setings"
+    )
 
 
 def test_broken_mailconf_defers(env, tmp_path):
