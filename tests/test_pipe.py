@@ -535,3 +535,78 @@ def test_a_person_at_a_terminal_gets_a_line_break(env):
         os.close(terminal)
     assert proc.returncode == 67
     assert out == b"5.1.1 <nobody@example.com>: no such mailbox\r\n"  # the tty's CRLF
+
+
+def at_a_terminal(env, *args, input=MESSAGE):
+    """Run the pipe with standard output and error on a terminal, as a person would."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mailserver.pipe", *args],
+            input=input,
+            stdout=terminal,
+            stderr=terminal,
+            env=env,
+            timeout=60,
+        )
+        os.close(terminal)
+        terminal = None
+        out = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: nothing is left and no one holds the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(controller)
+        if terminal is not None:
+            os.close(terminal)
+    return proc.returncode, out.decode().replace("\r\n", "\n")
+
+
+def test_a_deferral_at_a_terminal_names_the_exception(env, tmp_path):
+    code, out = at_a_terminal(env, "--recipient", "broken@example.com")
+    lines = out.splitlines()
+    assert code == 75
+    assert lines[0] == "4.3.0 temporary failure, try again later"
+    mailers = ROOT / "tests" / "mailapp" / "mailers.py"
+    raising = mailers.read_text().splitlines().index('    raise RuntimeError("the view is broken")')
+    assert lines[1] == f"  RuntimeError: the view is broken (at {mailers}, line {raising + 1})"
+    assert "--log-file FILE" in lines[2]
+    log = tmp_path / "pipe.log"
+    code, out = at_a_terminal(env, "--recipient", "broken@example.com", "--log-file", str(log))
+    assert code == 75
+    assert f"The traceback is in {log}," in out
+    assert "RuntimeError: the view is broken" in log.read_text()
+
+
+def test_broken_settings_at_a_terminal_say_where(env, tmp_path):
+    log = tmp_path / "pipe.log"
+    env["DJANGO_SETTINGS_MODULE"] = "tests.broken_settings"
+    args = ["--recipient", "record@example.com", "--log-file", str(log)]
+    code, out = at_a_terminal(env, *args)
+    assert code == 75
+    assert out.startswith("4.3.5 Django settings failed to load: RuntimeError: settings typo\n")
+    settings = ROOT / "tests" / "broken_settings.py"
+    raising = settings.read_text().splitlines().index('raise RuntimeError("settings typo")') + 1
+    assert f"  RuntimeError: settings typo (at {settings}, line {raising})" in out
+    # The MTA, which has no terminal, gets the line alone; the log the traceback.
+    proc = pipe(env, *args)
+    assert (proc.returncode, output(proc)) == (
+        75,
+        "4.3.5 Django settings failed to load: RuntimeError: settings typo",
+    )
+    assert f'broken_settings.py", line {raising}' in log.read_text()
+
+
+def test_a_bounce_or_a_deliberate_deferral_at_a_terminal_is_the_line_alone(env):
+    assert at_a_terminal(env, "--recipient", "nobody@example.com") == (
+        67,
+        "5.1.1 <nobody@example.com>: no such mailbox\n",
+    )
+    assert at_a_terminal(env, "--recipient", "defer@example.com") == (75, "4.3.0 database busy\n")
