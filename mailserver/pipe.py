@@ -267,6 +267,13 @@ def _exit_codes_help() -> str:
 )
 @click.option("--dry-run", is_flag=True, help="Resolve the recipients and print the routes.")
 @click.option(
+    "--check",
+    is_flag=True,
+    help="Check the installation instead of delivering: run as the pipe user with the "
+    "MTA's options, it prints one line per check (interpreter, settings, ROOT_MAILCONF, "
+    "database, log file, .pyc files) and exits 0 when all pass.",
+)
+@click.option(
     "--via",
     default=None,
     metavar="ADDRESS",
@@ -276,7 +283,16 @@ def _exit_codes_help() -> str:
 @click.argument("more_recipients", nargs=-1, metavar="[RECIPIENT]...")
 def command(**options) -> int:
     """Deliver the message on standard input to the Django mail views."""
+    if options.pop("check"):
+        return check(options)
     return run(**options)
+
+
+def check(options: dict) -> int:
+    """--check: see mailserver.diagnose."""
+    from .diagnose import check_installation
+
+    return check_installation(options)
 
 
 def run(
@@ -456,6 +472,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = False
     try:
         options = parse_args(sys.argv[1:] if argv is None else argv)
+        if options.pop("check"):
+            sys.exit(check(options))
         started = True
         if not options["dry_run"]:
             report = _report_for_a_person(options["log_file"])
