@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # The example help desk, run on its sample messages. Installs the project
-# into the current Python first, and starts from an empty SQLite database.
+# into the current Python first (use a virtualenv: Debian's own python3
+# refuses pip installs), and starts from an empty SQLite database.
 set -uo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
+if "$PYTHON" -c 'import os, sys, sysconfig; sys.exit(sys.prefix != sys.base_prefix or not
+        os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
+    echo "demo.sh: $PYTHON is the system's Python, which refuses pip installs." >&2
+    echo "Run it inside a virtualenv: python3 -m venv .venv && . .venv/bin/activate" >&2
+    exit 1
+fi
 "$PYTHON" -m pip install --quiet --disable-pip-version-check -e .. || exit 1
 export DJANGO_SETTINGS_MODULE=exampleproject.settings
 rm -f db.sqlite3
