@@ -2,14 +2,15 @@
 What django-mailpipe tells a person, as opposed to a mail server.
 
 The MTA reads one short line and an exit status, and the sender of a
-bounced message may read that line too, so it never carries our exception
-or a path on this machine. A person who runs the pipe by hand, at a
+bounced message may read that line too, so a view's exception stays out of
+it. A person who runs the pipe by hand, at a
 terminal, or who runs ``django-mailpipe --check`` as the pipe's user while
 setting it up, is owed more: which exception deferred the message and where
 its traceback went, or which part of the installation the pipe user cannot
 use and how to fix it.
 
-Loaded only for those people: the MTA's runs never import this module.
+Loaded only for those people, and by a run whose settings are not found:
+the MTA's ordinary runs never import this module.
 
 ``--check`` takes the pipe's own options, so that it can be run with the
 MTA's command line, as the MTA's user, before the first message is::
@@ -32,6 +33,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .status import Outcome
+
+# --------------------------------------------------------------------------
+# settings that are not found
+
+
+def settings_hint(exc: Exception, pythonpath: str | None) -> str:
+    """
+    Where to look when the settings module itself was not found: added to
+    the pipe's line, for whoever reads the MTA's log.
+    """
+    module = os.environ["DJANGO_SETTINGS_MODULE"]
+    missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+    if not missing or not f"{module}.".startswith(f"{missing}."):
+        return ""
+    parent, _, name = missing.rpartition(".")
+    found = getattr(sys.modules.get(parent), "__path__", None)
+    if found:  # the package was imported: it is the wrong one, or a typo
+        return f"; {parent} was imported from {', '.join(found)}, which has no module {name}"
+    top = module.partition(".")[0]
+    holder = f"{top}/" if "." in module else f"{module}.py"
+    if pythonpath:
+        return f"; --pythonpath {pythonpath} holds no {holder}"
+    return f"; pass --pythonpath with the directory that holds {holder}"
+
 
 # --------------------------------------------------------------------------
 # a deferral, explained at a terminal

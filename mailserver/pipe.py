@@ -150,30 +150,15 @@ def setup_django(settings_module: str | None, pythonpath: str | None) -> None:
     try:
         django.setup()
     except Exception as exc:
+        from .diagnose import settings_hint
+
         text = f"Django settings failed to load: {type(exc).__name__}: {exc}"
-        raise Failure(Outcome.MISCONFIGURED, text + _path_hint(exc, pythonpath)) from exc
+        raise Failure(Outcome.MISCONFIGURED, text + settings_hint(exc, pythonpath)) from exc
     if _gc_paused:
         # What start-up built lives until the process ends: keep the
         # collector from walking it again and again while the view runs.
         gc.freeze()
         gc.enable()
-
-
-def _path_hint(exc: Exception, pythonpath: str | None) -> str:
-    """Where to look when the settings module itself was not found."""
-    module = os.environ["DJANGO_SETTINGS_MODULE"]
-    missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
-    if not missing or not f"{module}.".startswith(f"{missing}."):
-        return ""
-    parent, _, name = missing.rpartition(".")
-    found = getattr(sys.modules.get(parent), "__path__", None)
-    if found:  # the package was imported: it is the wrong one, or a typo
-        return f"; {parent} was imported from {', '.join(found)}, which has no module {name}"
-    top = module.partition(".")[0]
-    holder = f"{top}/" if "." in module else f"{module}.py"
-    if pythonpath:
-        return f"; --pythonpath {pythonpath} holds no {holder}"
-    return f"; pass --pythonpath with the directory that holds {holder}"
 
 
 def configured_limit(settings_module, pythonpath, max_size):
