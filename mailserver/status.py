@@ -99,21 +99,3 @@ def _one_line(text: str) -> str:
     # A reply line or a DSN line may never carry a line break: the MTA would
     # read the rest as a new reply, or fold it into garbage.
     return " ".join(str(text).split())
-
-
-def exit_status(outcomes: list[Outcome]) -> Outcome:
-    """
-    The outcome that decides a pipe's exit status when one run handled
-    several recipients: any temporary failure wins (the MTA retries the whole
-    message, and a retried recipient that was delivered is delivered again),
-    then the first permanent failure, else success.
-    """
-    if not outcomes:
-        return Outcome.DELIVERED
-    for outcome in outcomes:
-        if outcome.is_temporary:
-            return outcome
-    for outcome in outcomes:
-        if outcome.is_permanent:
-            return outcome
-    return outcomes[0]

@@ -1,10 +1,6 @@
 import re
 
-from mailserver.status import (
-    EX_TEMPFAIL,
-    Outcome,
-    exit_status,
-)
+from mailserver.status import EX_TEMPFAIL, Outcome
 
 # What Postfix's pipe(8) and Exim's pipe transport (default temp_errors
 # 75:73) do with an exit status: 0 delivers, 75 defers in both, anything
@@ -48,11 +44,3 @@ def test_the_codes_the_issue_fixes():
 def test_lines_never_carry_a_line_break():
     assert Outcome.UNKNOWN_RECIPIENT.dsn_line("a\r\nb\n c") == "5.1.1 a b c"
     assert Outcome.TOO_BIG.reply("x\ny") == "552 5.3.4 x y"
-
-
-def test_exit_status_of_several_recipients():
-    d, u, t = Outcome.DELIVERED, Outcome.UNKNOWN_RECIPIENT, Outcome.TEMPORARY_FAILURE
-    assert exit_status([d, d]) is d
-    assert exit_status([d, u]) is u
-    assert exit_status([u, t, d]) is t
-    assert exit_status([]) is d

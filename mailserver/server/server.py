@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..conf import settings
 from ..limits import max_message_size
-from ..relay import Endpoint, parse_endpoint
+from ..wire import Endpoint, parse_endpoint
 from .delivery import Delivery
 from .protocol import NOT_ALLOWED, SHUTTING_DOWN, TOO_BUSY, LMTPSession, SMTPSession
 

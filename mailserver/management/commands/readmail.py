@@ -9,10 +9,9 @@ import sys
 from django.core.management.base import BaseCommand
 
 from mailserver.envelope import Envelope
-from mailserver.exceptions import MessageTooBig
-from mailserver.limits import check_size, max_message_size
-from mailserver.pipe import deliver, describe, receive
+from mailserver.limits import max_message_size
 from mailserver.status import Outcome
+from mailserver.transport import check_size, decide, deliver, receive, refuse
 
 
 class Command(BaseCommand):
@@ -36,18 +35,18 @@ class Command(BaseCommand):
         except OSError as exc:
             outcome = Outcome.TEMPORARY_FAILURE
             self.finish(outcome, outcome.dsn_line(f"cannot read the message: {exc}"))
-        if limit is not None and size > limit:
-            try:
-                check_size(size, limit)
-            except MessageTooBig as exc:
-                self.finish(exc.outcome, exc.outcome.dsn_line(str(exc)))
         envelope = Envelope(sender=options["sender"], size=size, transport="readmail")
-        results = deliver(raw, envelope, options["recipient"] or [""])
+        recipients = options["recipient"] or [""]
+        refusal = check_size(size, limit)
+        if refusal is not None:
+            results = refuse(envelope, recipients, refusal)
+        else:
+            results = deliver(raw, envelope, recipients)
         for result in results:
             if options["verbosity"] >= 1:
                 self.stdout.write(f"<{result.recipient}> {result.route or '-'}: {result.reply()}")
-        outcome, line = describe(results)
-        self.finish(outcome, "" if outcome.is_success else line)
+        outcome, line = decide(results)
+        self.finish(outcome, line)
 
     def finish(self, outcome, line):
         if line:
