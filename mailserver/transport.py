@@ -15,21 +15,20 @@ Python. What dispatches imports the core when called.
 
 from __future__ import annotations
 
-import logging
-import tempfile
 import time
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Protocol
 
-from .exceptions import MailException
-from .limits import too_big
 from .status import Outcome
 
 if TYPE_CHECKING:  # pragma: no cover
     from .envelope import Envelope
+    from .exceptions import MailException
     from .handlers import Result
 
-logger = logging.getLogger("mailserver.delivery")
+# The logger's name; logging itself is imported where a line is written, so
+# that the relay mode, which writes none, does not pay for it.
+LOGGER = "mailserver.delivery"
 
 CHUNK = 1 << 16
 # Messages larger than this are spooled to a temporary file.
@@ -88,6 +87,8 @@ def receive(stream: IO[bytes], limit: int | None) -> tuple[IO[bytes], int]:
     the spool, rewound, and the size; a size over ``limit`` means the spool
     holds nothing worth dispatching (see :func:`check_size`).
     """
+    import tempfile
+
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
     size = spool_message(stream, limit, spool)
     spool.seek(0)
@@ -108,6 +109,8 @@ def read_message(stream: IO[bytes], limit: int | None) -> tuple[bytes | None, in
 def check_size(size: int, limit: int | None) -> MailException | None:
     """The refusal of a message of ``size`` bytes, or None when it fits."""
     if limit is not None and size > limit:
+        from .limits import too_big
+
         return too_big(size, limit)
     return None
 
@@ -133,10 +136,17 @@ def deliver(
         try:
             result = dispatch(raw, each, mailconf=mailconf)
         except Exception as exc:
-            logger.exception("Deferred the message to <%s>", recipient)
+            import logging
+
+            logging.getLogger(LOGGER).exception("Deferred the message to <%s>", recipient)
             result = Result(Outcome.TEMPORARY_FAILURE, recipient=recipient, exception=exc)
-        log_delivery(each, result.outcome, result.route, time.perf_counter() - started,
-                     recipient=result.recipient)
+        log_delivery(
+            each,
+            result.outcome,
+            result.route,
+            time.perf_counter() - started,
+            recipient=result.recipient,
+        )
         results.append(result)
     return results
 
@@ -159,7 +169,9 @@ def log_delivery(
     envelope: Envelope, outcome: Outcome, route: str, seconds: float, *, recipient: str = ""
 ) -> None:
     """The one log line per recipient, whichever way the message came in."""
-    logger.info(
+    import logging
+
+    logging.getLogger(LOGGER).info(
         "transport=%s queue_id=%s sender=<%s> recipient=<%s> route=%s outcome=%s status=%s "
         "time=%.3fs",
         envelope.transport or "-",
