@@ -171,7 +171,7 @@ def _exit_codes_help() -> str:
     "host:port) instead of dispatching it here; Django is not loaded.",
 )
 @click.argument("more_recipients", nargs=-1, metavar="[RECIPIENT]...")
-def command(**options) -> int:
+def command(**options) -> tuple[Outcome, str]:
     """Deliver the message on standard input to the Django mail views."""
     return run(**options)
 

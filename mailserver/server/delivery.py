@@ -36,10 +36,7 @@ from .protocol import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aiosmtpd.smtp import Envelope as SMTPEnvelope
-    from aiosmtpd.smtp import Session
-
-    from .protocol import SessionMixin
+    from .protocol import MailEnvelope, MailSession, SessionMixin
     from .server import MailServer
 
 logger = logging.getLogger("mailserver.server")
@@ -118,25 +115,25 @@ class Delivery:
         return RCPT_OK
 
     def _log_refused(self, protocol, envelope, address, outcome, started) -> None:
-        base = self.envelope(protocol, protocol.session, envelope)
+        base = self.envelope(protocol, *protocol.state())
         log_delivery(base.for_recipient(address), outcome, "", time.perf_counter() - started)
 
     def envelope(
-        self, protocol: SessionMixin, session: Session, envelope: SMTPEnvelope
+        self, protocol: SessionMixin, session: MailSession, envelope: MailEnvelope
     ) -> Envelope:
         """Our envelope for what the client said; the recipient is filled in per recipient."""
-        raw = envelope.content or b""
+        raw = envelope.content if isinstance(envelope.content, bytes) else b""
         return Envelope(
             # "<>", the null reverse-path, becomes "" in Envelope itself.
             sender=envelope.mail_from,
             queue_id=session.xforward.get("IDENT") or received_queue_id(raw),
             client_address=session.xforward.get("ADDR", ""),
-            size=getattr(envelope, "size", None),
+            size=envelope.size,
             transport="lmtp" if protocol.lmtp else "smtp",
         )
 
     async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
-        self, server: SessionMixin, session: Session, envelope: SMTPEnvelope
+        self, server: SessionMixin, session: MailSession, envelope: MailEnvelope
     ) -> list[str]:
         """
         One reply per accepted recipient, in the order they were given.
@@ -148,7 +145,7 @@ class Delivery:
         recipients = list(envelope.rcpt_tos)
         try:
             if envelope.content is None:
-                refusal = too_big(envelope.size, self.server.max_size)
+                refusal = too_big(envelope.size or 0, self.server.max_size or 0)
                 results = refuse(base, recipients, refusal)
             else:
                 results = await self._deliver(
