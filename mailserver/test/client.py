@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 from email.message import Message
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..envelope import Envelope
 from .messages import DEFAULT_FROM_EMAIL, MESSAGE_FIELDS, build_message
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..handlers import Result
+    from ..request import EmailRequest
 
 ENVELOPE_FIELDS = frozenset(field.name for field in dataclasses.fields(Envelope))
 
@@ -49,7 +53,7 @@ class RequestFactory:
         *,
         resolve: bool = False,
         **fields: Any,
-    ):
+    ) -> EmailRequest:
         """
         An :class:`~mailserver.request.EmailRequest` for ``recipient``. The
         message is ``message`` (bytes, text or an ``email`` message) or,
@@ -140,7 +144,7 @@ class Client(RequestFactory):
         recipient: str = "",
         sender: str | None = None,
         **fields: Any,
-    ):
+    ) -> Result:
         """
         Dispatch ``message`` (bytes, text or an ``email`` message), or the
         message :func:`~mailserver.test.build_message` makes of the keyword
