@@ -33,7 +33,8 @@ from .exceptions import (
     RecipientNotFound,
 )
 from .limits import check_size, check_structure
-from .request import EmailRequest, is_blank, message_size, parse_message
+from .mime import is_blank, message_size, parse_message
+from .request import EmailRequest
 from .resolvers import get_resolver
 from .response import EmailOutcomeResponse, EmailResponse
 from .status import Outcome

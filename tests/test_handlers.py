@@ -20,8 +20,13 @@ It is on fire.
 """
 
 
-def send(recipient, raw=MESSAGE, sender="ann@example.org"):
-    return Client().send(raw, recipient=recipient, sender=sender)
+def send(recipient, raw=MESSAGE, sender="ann@example.org", **client_options):
+    return Client(**client_options).send(raw, recipient=recipient, sender=sender)
+
+
+def send_as_the_mta_would(recipient, raw=MESSAGE, sender="ann@example.org"):
+    """A view's bug comes back as the deferral the MTA gets, not raised in the test."""
+    return send(recipient, raw, sender, raise_request_exception=False)
 
 
 def test_the_original_example_replies():
@@ -69,7 +74,7 @@ def test_an_exception_in_a_view_defers_and_reports(caplog, settings):
     signals.got_message_exception.connect(on_exception)
     try:
         with caplog.at_level(logging.ERROR, logger="mailserver.request"):
-            result = send("broken@example.com")
+            result = send_as_the_mta_would("broken@example.com")
     finally:
         signals.got_message_exception.disconnect(on_exception)
     assert result.outcome is Outcome.TEMPORARY_FAILURE and result.exit_code == 75
@@ -78,6 +83,7 @@ def test_an_exception_in_a_view_defers_and_reports(caplog, settings):
     [record] = [r for r in caplog.records if r.name == "mailserver.request"]
     assert record.exc_info[0] is RuntimeError
     assert seen and seen[0][0] == "broken@example.com"
+    assert result.exception is seen[0][1] and isinstance(result.exception, RuntimeError)
     [admin_mail] = mail.outbox
     assert admin_mail.to == ["admin@example.com"]
     assert "RuntimeError: the view is broken" in admin_mail.body
@@ -85,13 +91,15 @@ def test_an_exception_in_a_view_defers_and_reports(caplog, settings):
 
 def test_no_admin_mail_in_debug(settings):
     settings.DEBUG = True
-    assert send("broken@example.com").outcome is Outcome.TEMPORARY_FAILURE
+    assert send_as_the_mta_would("broken@example.com").outcome is Outcome.TEMPORARY_FAILURE
     assert mail.outbox == []
 
 
 def test_a_view_returning_none_is_a_bug_not_a_bounce(caplog):
+    with pytest.raises(ValueError, match="didn't return a response"):
+        send("none@example.com")
     with caplog.at_level(logging.ERROR, logger="mailserver.request"):
-        result = send("none@example.com")
+        result = send_as_the_mta_would("none@example.com")
     assert result.outcome is Outcome.TEMPORARY_FAILURE
     assert "didn't return a response" in caplog.text
 
@@ -159,12 +167,14 @@ def test_missing_root_mailconf_defers(settings):
     result = send("onedest@bugs.example.com")
     assert result.outcome is Outcome.MISCONFIGURED
     settings.ROOT_MAILCONF = "tests.mailapp.does_not_exist"
-    assert send("onedest@bugs.example.com").outcome is Outcome.TEMPORARY_FAILURE
+    result = send_as_the_mta_would("onedest@bugs.example.com")
+    assert result.outcome is Outcome.TEMPORARY_FAILURE
+    assert isinstance(result.exception, ModuleNotFoundError)
 
 
 def test_failure_to_send_the_reply_defers(settings):
     settings.EMAIL_BACKEND = "tests.test_handlers.BrokenBackend"
-    result = send("onedest@bugs.example.com")
+    result = send_as_the_mta_would("onedest@bugs.example.com")
     assert result.outcome is Outcome.TEMPORARY_FAILURE
     assert not result.reply_sent
 
@@ -278,7 +288,7 @@ def test_middleware_chain(settings):
         ("after", Outcome.IGNORED),
     ]
     Recorder.calls = []
-    assert send("broken@example.com").outcome is Outcome.TEMPORARY_FAILURE
+    assert send_as_the_mta_would("broken@example.com").outcome is Outcome.TEMPORARY_FAILURE
     assert ("exception", "RuntimeError") in Recorder.calls
     # The outer middleware sees a response, not the exception.
     assert Recorder.calls[-1] == ("after", Outcome.TEMPORARY_FAILURE)
