@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from . import signals
 from .addresses import syntax_error
 from .autoreply import answers, prepare_answer, send_failure_notice
 from .conf import settings
+from .deprecation import RemovedInMailserver02Warning
 from .envelope import Envelope
 from .exceptions import (
     BadRecipientAddress,
@@ -47,7 +49,9 @@ class Result:
     """What became of one message for one recipient."""
 
     outcome: Outcome
-    text: str | None = None
+    # The text of the status line when the view or the exception chose one;
+    # the outcome's default text otherwise.
+    status_text: str | None = None
     request: EmailRequest | None = None
     response: EmailResponse | None = None
     recipient: str = ""
@@ -66,11 +70,21 @@ class Result:
     def exit_code(self) -> int:
         return self.outcome.exit_code
 
+    @property
+    def text(self) -> str | None:
+        """Deprecated spelling of :attr:`status_text`."""
+        warnings.warn(
+            "Result.text is deprecated: use Result.status_text (request.text is the body).",
+            RemovedInMailserver02Warning,
+            stacklevel=2,
+        )
+        return self.status_text
+
     def reply(self) -> str:
-        return self.outcome.reply(self.text)
+        return self.outcome.reply(self.status_text)
 
     def dsn_line(self) -> str:
-        return self.outcome.dsn_line(self.text)
+        return self.outcome.dsn_line(self.status_text)
 
 
 def response_for_exception(request: EmailRequest, exc: BaseException) -> EmailOutcomeResponse:
@@ -277,7 +291,9 @@ def dispatch(raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
                     transaction.set_rollback(True)
         else:
             response = handler.get_response(request)
-        result = Result(response.outcome, response.text, request, response, request.recipient)
+        result = Result(
+            response.outcome, response.status_text, request, response, request.recipient
+        )
         if response.sends_reply:
             # After the view and its transaction: a reply must not announce
             # what a rollback has undone.
@@ -287,7 +303,7 @@ def dispatch(raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
         response = response_for_exception(request, exc)
         result = Result(
             response.outcome,
-            response.text,
+            response.status_text,
             request,
             None,
             getattr(request, "recipient", envelope.recipient),
