@@ -102,8 +102,21 @@ class Outcome(enum.Enum):
 
 def _one_line(text: str) -> str:
     # A reply line or a DSN line may never carry a line break: the MTA would
-    # read the rest as a new reply, or fold it into garbage.
-    return " ".join(str(text).split())
+    # read the rest as a new reply, or fold it into garbage. What else would
+    # reach a log or a bounce unseen (NUL, bidi overrides, lone surrogates,
+    # say in a refused address quoted back) is shown as an escape instead.
+    line = " ".join(str(text).split())
+    if line.isprintable():
+        return line
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii") if _hidden(ch) else ch for ch in line
+    )
+
+
+def _hidden(ch: str) -> bool:
+    import unicodedata
+
+    return unicodedata.category(ch) in ("Cc", "Cf", "Cs")
 
 
 def exit_status(outcomes: list[Outcome]) -> Outcome:
