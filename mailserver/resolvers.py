@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from importlib import import_module
 from typing import Any
 
+from django.core.signals import setting_changed
+
 from .exceptions import NoReverseMatch, RecipientNotFound
 
 
@@ -249,7 +251,18 @@ def get_resolver(mailconf: str | None = None) -> MailboxResolver:
 
 
 def clear_cache() -> None:
+    """Forget the root resolvers, as Django's ``clear_url_caches()``."""
     _get_cached_resolver.cache_clear()
+
+
+def _mailconf_changed(*, setting: str, **kwargs) -> None:
+    # As Django's test signals clear the URL caches when ROOT_URLCONF
+    # changes: override_settings(ROOT_MAILCONF=...) takes effect at once.
+    if setting == "ROOT_MAILCONF":
+        clear_cache()
+
+
+setting_changed.connect(_mailconf_changed, dispatch_uid="mailserver.resolvers.mailconf_changed")
 
 
 def resolve(address: str, mailconf: str | None = None) -> ResolverMatch:
