@@ -25,8 +25,8 @@ def check_mailconf(app_configs=None, **kwargs):
     from .resolvers import MailboxResolver, get_resolver
 
     resolver = get_resolver(mailconf)
-    errors = []
-    names = Counter()
+    errors: list[checks.CheckMessage] = []
+    names: Counter[str] = Counter()
     seen_modules = set()
 
     def walk(resolver, namespaces):

@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any, TypeAlias
 
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured as DjangoImproperlyConfigured
@@ -51,6 +52,10 @@ from .response import (
     EmailResponse,
 )
 from .status import Outcome
+
+# A message as transports hand it over: bytes, or a binary file holding them
+# (a spool, so that a large message is never held in memory whole).
+Raw: TypeAlias = "bytes | IO[bytes]"
 
 logger = logging.getLogger("mailserver.request")
 reply_logger = logging.getLogger("mailserver.replies")
@@ -171,7 +176,7 @@ class MailHandler:
         self.mailconf = mailconf
         self._view_middleware: list = []
         self._exception_middleware: list = []
-        self._middleware_chain = None
+        self._middleware_chain: Callable[[EmailRequest], EmailResponse] | None = None
         self.load_middleware()
 
     def load_middleware(self) -> None:
@@ -206,6 +211,7 @@ class MailHandler:
         self._middleware_chain = handler
 
     def get_response(self, request: EmailRequest) -> EmailResponse:
+        assert self._middleware_chain is not None, "load_middleware() first"
         return self._middleware_chain(request)
 
     def _get_response(self, request: EmailRequest) -> EmailResponse:
@@ -304,7 +310,7 @@ def send_reply(response: EmailResponse, request: EmailRequest) -> str | None:
     return None
 
 
-def build_request(raw: bytes, envelope: Envelope) -> EmailRequest:
+def build_request(raw: Raw, envelope: Envelope) -> EmailRequest:
     """
     The request for one recipient. What is wrong with the message or its
     envelope is the sender's fault and raises as the outcome it stands for.
@@ -327,7 +333,7 @@ def build_request(raw: bytes, envelope: Envelope) -> EmailRequest:
     return request
 
 
-def dispatch(raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
+def dispatch(raw: Raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
     """
     Handle ``raw`` (bytes, or a binary file holding them) for the one
     recipient of ``envelope`` and say what became of it. Never raises for

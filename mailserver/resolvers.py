@@ -32,8 +32,8 @@ class ResolverMatch:
         args: tuple,
         kwargs: dict[str, Any],
         route_name: str | None = None,
-        app_names: Sequence[str] = (),
-        namespaces: Sequence[str] = (),
+        app_names: Sequence[str | None] = (),
+        namespaces: Sequence[str | None] = (),
         route: str = "",
         address: str = "",
         tried: list | None = None,
@@ -187,7 +187,7 @@ class MailboxResolver:
         rest, match = stripped
         kwargs = {k: v for k, v in match.groupdict().items() if v is not None}
         args = () if kwargs else match.groups()
-        tried = []
+        tried: list[list[Any]] = []
         for pattern in self.mailbox_patterns:
             try:
                 sub_match = pattern.resolve(rest)
@@ -322,9 +322,10 @@ def reverse(
             else:
                 if len(params) != len(args):
                     continue
-                values = iter(args)
+                positional = iter(args)
                 texts = [
-                    fmt % {p: next(values) for p in level_params} for fmt, level_params in combo
+                    fmt % {p: next(positional) for p in level_params}
+                    for fmt, level_params in combo
                 ]
             address = texts[-1]
             for level, text in zip(reversed(levels[:-1]), reversed(texts[:-1]), strict=True):

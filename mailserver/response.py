@@ -55,6 +55,8 @@ class EmailResponse(EmailMessage):
         super().__init__(subject, body, from_email, [str(a) for a in to or ()], *args, **kwargs)
         # The text of the status line, when the view chose one; see Outcome.
         self.status_text: str | None = None
+        # The exception this response stands for, when one ended the view.
+        self.exception: BaseException | None = None
 
 
 class EmailIgnoreResponse(EmailResponse):

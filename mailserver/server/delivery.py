@@ -143,14 +143,13 @@ class Delivery:
         """
         base = self.envelope(server, session, envelope)
         recipients = list(envelope.rcpt_tos)
+        raw = envelope.content
         try:
-            if envelope.content is None:
+            if not isinstance(raw, bytes):  # None: over the size limit
                 refusal = too_big(envelope.size or 0, self.server.max_size or 0)
                 results = refuse(base, recipients, refusal)
             else:
-                results = await self._deliver(
-                    envelope.content, base, recipients, mailconf=self.server.mailconf
-                )
+                results = await self._deliver(raw, base, recipients, mailconf=self.server.mailconf)
         except Exception:
             logger.exception("Deferred a message: the worker failed")
             return [Outcome.TEMPORARY_FAILURE.reply()] * len(recipients)
