@@ -202,3 +202,19 @@ def syntax_error(address: str) -> str | None:
     if (size := len(address.encode("utf-8"))) > MAX_PATH - 2:
         return f"address of {size} octets is longer than {MAX_PATH - 2}"
     return None
+
+
+def check_sender(address: str | None) -> None:
+    """Refuse an envelope sender that is no address (5.1.7); the null sender passes."""
+    from .exceptions import BadSenderAddress
+
+    if address and strip(address) and (error := syntax_error(address)):
+        raise BadSenderAddress(f"<{address}>: bad sender address syntax ({error})")
+
+
+def check_recipient(address: str) -> None:
+    """Refuse an envelope recipient that is no address (5.1.3)."""
+    from .exceptions import BadRecipientAddress
+
+    if error := syntax_error(address):
+        raise BadRecipientAddress(f"<{address}>: bad recipient address syntax ({error})")

@@ -28,14 +28,12 @@ from django.http import Http404
 from django.utils.module_loading import import_string
 
 from . import signals
-from .addresses import syntax_error
+from .addresses import check_recipient, check_sender
 from .autoreply import answers, prepare_answer, send_failure_notice
 from .conf import settings
 from .deprecation import RemovedInMailserver02Warning
 from .envelope import Envelope
 from .exceptions import (
-    BadRecipientAddress,
-    BadSenderAddress,
     ImproperlyConfigured,
     MailException,
     MalformedMessage,
@@ -318,8 +316,7 @@ def build_request(raw: Raw, envelope: Envelope) -> EmailRequest:
     check_size(message_size(raw))
     if is_blank(raw):
         raise MalformedMessage("empty message")
-    if envelope.sender and (error := syntax_error(envelope.sender)):
-        raise BadSenderAddress(f"<{envelope.sender}>: bad sender address syntax ({error})")
+    check_sender(envelope.sender)
     try:
         message = parse_message(raw)
         check_structure(message)
@@ -328,8 +325,7 @@ def build_request(raw: Raw, envelope: Envelope) -> EmailRequest:
     request = EmailRequest(raw, envelope, message)
     if not request.recipient:
         raise ImproperlyConfigured("no recipient: the transport gave none, nor did the headers")
-    if error := syntax_error(request.recipient):
-        raise BadRecipientAddress(f"<{request.recipient}>: bad recipient address syntax ({error})")
+    check_recipient(request.recipient)
     return request
 
 
