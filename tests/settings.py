@@ -29,7 +29,5 @@ ADMINS = [("Admin", "admin@example.com")]
 
 ROOT_MAILCONF = "tests.mailapp.mailconf"
 MAILER_DAEMON_ADDRESS = "mailer-daemon@example.com"
-MAIL_MIDDLEWARE = [
-    "mailserver.middleware.CommonMiddleware",
-    "mailserver.auth.SenderAuthenticationMiddleware",
-]
+# No CommonMiddleware: the handler maps Http404 and PermissionDenied itself.
+MAIL_MIDDLEWARE = ["mailserver.auth.SenderAuthenticationMiddleware"]

@@ -139,3 +139,4 @@ def test_startmailapp_creates_an_app_whose_test_passes(tmp_path):
     )
     assert test.returncode == 0, test.stderr
     assert "test_echo_replies_to_the_sender" in test.stderr and "OK" in test.stderr
+    assert "test_the_view_called_directly" in test.stderr

@@ -48,7 +48,7 @@ def test_example_project_tests_pass():
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "Ran 3 tests" in proc.stderr
+    assert "Ran 4 tests" in proc.stderr
 
 
 def test_example_check_is_clean():
