@@ -342,7 +342,7 @@ def check_settings(settings_module: str | None, pythonpath: str | None) -> Itera
     try:
         setup_django(settings_module, pythonpath)
     except Failure as exc:
-        text = exc.text
+        text = exc.text or exc.outcome.text
         if pythonpath and not os.path.isdir(pythonpath):
             text += f" ({pythonpath} is not a directory {_user()} can enter)"
         yield fail("settings", text)
