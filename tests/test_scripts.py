@@ -5,6 +5,7 @@ its header and the README list every change that .ci/install-mtas.sh makes.
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -23,6 +24,12 @@ def run_bin_test(*args, env=None, user=None):
     """bin/test with a python that only records what it is asked to do."""
     with tempfile.TemporaryDirectory() as directory:
         os.chmod(directory, 0o755)
+        # A copy, which any user may run: the checkout may be in a home
+        # directory that the user of the test cannot enter.
+        script = Path(directory) / "bin" / "test"
+        script.parent.mkdir()
+        script.parent.chmod(0o755)
+        shutil.copy(ROOT / "bin" / "test", script)
         log = Path(directory) / "calls"
         python = Path(directory) / "python"
         python.write_text(FAKE_PYTHON.format(log=log))
@@ -35,7 +42,7 @@ def run_bin_test(*args, env=None, user=None):
             if k not in ("CI", "MAILSERVER_INSTALL_MTAS", "PYTHON")
         }
         proc = subprocess.run(
-            [str(ROOT / "bin" / "test"), *args],
+            [str(script), *args],
             env={**environ, "PYTHON": str(python), **(env or {})},
             capture_output=True,
             text=True,
