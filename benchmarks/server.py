@@ -70,7 +70,7 @@ MESSAGE = (
 def null_server(address: str) -> None:
     from aiosmtpd.lmtp import LMTP
 
-    from mailserver.relay import parse_endpoint
+    from mailserver.wire import parse_endpoint
 
     class Handler:
         async def handle_DATA(self, server, session, envelope):  # noqa: N802
@@ -105,9 +105,9 @@ async def _reply(reader: asyncio.StreamReader) -> bytes:
 
 async def load(path: str, messages: int, connections: int) -> float:
     """Send ``messages`` over ``connections`` sessions; the seconds it took."""
-    from mailserver.relay import wire_format
+    from mailserver.wire import dot_stuff
 
-    data = wire_format(MESSAGE) + b".\r\n"
+    data = dot_stuff(MESSAGE) + b".\r\n"
     mail = f"MAIL FROM:<{SENDER}>\r\n".encode()
     rcpt = f"RCPT TO:<{RECIPIENT}>\r\n".encode()
 

@@ -15,11 +15,16 @@ def max_message_size() -> int | None:
     return settings.MAIL_MAX_MESSAGE_SIZE
 
 
+def too_big(size: int | str, limit: int) -> MessageTooBig:
+    """The refusal of a message over the size limit, the same from every transport."""
+    return MessageTooBig(f"message size {size} exceeds the limit of {limit} bytes")
+
+
 def check_size(size: int, limit: int | None = None) -> None:
     if limit is None:
         limit = max_message_size()
     if limit is not None and size > limit:
-        raise MessageTooBig(f"message size {size} exceeds the limit of {limit} bytes")
+        raise too_big(size, limit)
 
 
 def check_structure(message) -> None:
@@ -67,7 +72,7 @@ def check_structure(message) -> None:
 
 
 def _longest_line(name: str, value) -> int:
-    """The longest physical line of a field as it came (see request._Policy)."""
+    """The longest physical line of a field as it came (see mime._Policy)."""
     longest = getattr(value, "longest_line", None)
     if longest is not None:
         return longest

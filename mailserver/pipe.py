@@ -23,11 +23,7 @@ from collections.abc import Sequence
 
 import click
 
-from .status import EX_TEMPFAIL, Outcome, exit_status
-
-CHUNK = 1 << 16
-# Messages larger than this are spooled to a temporary file.
-SPOOL_MEMORY = 1 << 20
+from .status import EX_TEMPFAIL, Outcome
 
 
 class Stop(BaseException):
@@ -48,73 +44,6 @@ class Failure(Exception):
         super().__init__(text)
         self.outcome = outcome
         self.text = text
-
-
-def spool_message(stream, limit: int | None, spool) -> int:
-    """
-    Copy a message from ``stream`` into the binary file ``spool`` and return
-    its size. A leading mbox ``From `` line (Exim's default message_prefix,
-    Postfix's F flag) is the transport's, not the message's, and is dropped.
-    Past ``limit`` the rest is read and thrown away, so that a huge message
-    is never held whole and the MTA, still writing, does not meet a closed
-    pipe; the size returned then tells the caller it was too big.
-    """
-    read = getattr(stream, "read1", stream.read)
-    size = 0
-    head = b""
-    while True:
-        chunk = read(CHUNK)
-        if not chunk:
-            break
-        if head is not None:
-            # Until the first line is whole, it may be a From_ line.
-            head += chunk
-            if b"\n" not in head and len(head) < CHUNK and head.startswith(b"From "[: len(head)]):
-                continue
-            chunk = strip_from_line(head) if b"\n" in head else head
-            head = None
-        size += len(chunk)
-        if limit is None or size <= limit:
-            spool.write(chunk)
-    if head:
-        chunk = strip_from_line(head)
-        size += len(chunk)
-        if limit is None or size <= limit:
-            spool.write(chunk)
-    return size
-
-
-def read_message(stream, limit: int | None) -> tuple[bytes | None, int]:
-    """The message as bytes, or (None, size) when it is over ``limit``."""
-    from io import BytesIO
-
-    buffer = BytesIO()
-    size = spool_message(stream, limit, buffer)
-    if limit is not None and size > limit:
-        return None, size
-    return buffer.getvalue(), size
-
-
-def receive(stream, limit: int | None):
-    """
-    Spool the message: in memory while small, on disk past SPOOL_MEMORY, so
-    that a large message is not held in memory while it is parsed.
-    Returns (the spool, the size).
-    """
-    import tempfile
-
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
-    size = spool_message(stream, limit, spool)
-    spool.seek(0)
-    return spool, size
-
-
-def strip_from_line(raw: bytes) -> bytes:
-    """Drop a leading mbox ``From `` line."""
-    if raw.startswith(b"From "):
-        end = raw.find(b"\n")
-        return b"" if end < 0 else raw[end + 1 :]
-    return raw
 
 
 def envelope_recipients(
@@ -150,9 +79,10 @@ def setup_django(settings_module: str | None, pythonpath: str | None) -> None:
     try:
         django.setup()
     except Exception as exc:
-        raise Failure(
-            Outcome.MISCONFIGURED, f"Django settings failed to load: {type(exc).__name__}: {exc}"
-        ) from exc
+        from .diagnose import settings_hint
+
+        text = f"Django settings failed to load: {type(exc).__name__}: {exc}"
+        raise Failure(Outcome.MISCONFIGURED, text + settings_hint(exc, pythonpath)) from exc
     if _gc_paused:
         # What start-up built lives until the process ends: keep the
         # collector from walking it again and again while the view runs.
@@ -177,22 +107,6 @@ def configured_limit(settings_module, pythonpath, max_size):
         return max_message_size()
     except Exception:
         return None  # Broken settings are reported once Django is set up.
-
-
-def deliver(raw: bytes, envelope, recipients: Sequence[str]):
-    """Dispatch once per recipient; the results, in order."""
-    from .handlers import dispatch
-
-    return [dispatch(raw, envelope.for_recipient(r)) for r in recipients]
-
-
-def describe(results) -> tuple[Outcome, str]:
-    """The outcome that decides the exit status, and the line that goes with it."""
-    outcome = exit_status([r.outcome for r in results])
-    for result in results:
-        if result.outcome is outcome:
-            return outcome, result.dsn_line()
-    return outcome, outcome.dsn_line()
 
 
 def _exit_codes_help() -> str:
@@ -251,6 +165,13 @@ def _exit_codes_help() -> str:
 )
 @click.option("--dry-run", is_flag=True, help="Resolve the recipients and print the routes.")
 @click.option(
+    "--check",
+    is_flag=True,
+    help="Check the installation instead of delivering: run as the pipe user with the "
+    "MTA's options, it prints one line per check (interpreter, settings, ROOT_MAILCONF, "
+    "database, log file, .pyc files) and exits 0 when all pass.",
+)
+@click.option(
     "--via",
     default=None,
     metavar="ADDRESS",
@@ -258,9 +179,18 @@ def _exit_codes_help() -> str:
     "host:port) instead of dispatching it here; Django is not loaded.",
 )
 @click.argument("more_recipients", nargs=-1, metavar="[RECIPIENT]...")
-def command(**options) -> int:
+def command(**options) -> tuple[Outcome, str]:
     """Deliver the message on standard input to the Django mail views."""
+    if options.pop("check"):
+        sys.exit(check(options))
     return run(**options)
+
+
+def check(options: dict) -> int:
+    """--check: see mailserver.diagnose."""
+    from .diagnose import check_installation
+
+    return check_installation(options)
 
 
 def run(
@@ -288,8 +218,6 @@ def run(
     )
     if via:
         # The relay mode: before anything reads settings, so no Django loads.
-        from .relay import relay
-
         return relay(
             via,
             stdin,
@@ -305,17 +233,13 @@ def run(
         # Nothing to learn from the message: routes depend on addresses only.
         setup_django(settings_module, pythonpath)
         return _dry_run(all_recipients)
+    from .transport import check_size, decide, deliver, receive, refuse
+
     limit = configured_limit(settings_module, pythonpath, max_size)
     try:
-        if stdin is None:
-            if sys.stdin is None:  # file descriptor 0 was closed
-                raise OSError("no standard input")
-            stdin = sys.stdin.buffer
-        raw, read_size = receive(stdin, limit)
+        raw, read_size = receive(_stdin(stdin), limit)
     except OSError as exc:
-        return Outcome.TEMPORARY_FAILURE, Outcome.TEMPORARY_FAILURE.dsn_line(
-            f"cannot read the message: {exc}"
-        )
+        return _cannot_read(exc)
     setup_django(settings_module, pythonpath)
     if deadline is None:
         from .conf import settings
@@ -333,60 +257,120 @@ def run(
         size=size if size is not None else read_size,
         transport="pipe",
     )
-    if limit is not None and read_size > limit:
-        from .exceptions import MessageTooBig
-        from .limits import check_size
-
-        try:
-            check_size(read_size, limit)
-        except MessageTooBig as exc:
-            return exc.outcome, exc.outcome.dsn_line(str(exc))
+    refusal = check_size(read_size, limit)
+    if refusal is not None:
+        return decide(refuse(envelope, all_recipients, refusal))
     if dry_run:
         from .request import EmailRequest
 
         return _dry_run([EmailRequest(raw, envelope).recipient])
-    results = deliver(raw, envelope, all_recipients)
-    _log(results, envelope)
-    outcome, line = describe(results)
-    return outcome, "" if outcome.is_success else line
+    return decide(deliver(raw, envelope, all_recipients))
+
+
+def relay(
+    via: str,
+    stdin,
+    sender: str | None,
+    recipients: Sequence[str],
+    *,
+    queue_id: str = "",
+    client_address: str = "",
+    max_size: int | None = None,
+    deadline: float | None = None,
+    dry_run: bool = False,
+) -> tuple[Outcome, str]:
+    """
+    The relay mode (``--via``): hand the message to a running runmailserver
+    over LMTP and answer with what it said. Each recipient's reply stands
+    for the table row with its enhanced code (see :class:`~.wire.Reply`),
+    and the decisive one is chosen as for a message dispatched here. A
+    server that cannot be reached, breaks the protocol or is too slow
+    defers, as does our own misconfiguration.
+    """
+    from .transport import check_size, decide, read_message
+    from .wire import parse_endpoint
+
+    def misconfigured(text: str) -> tuple[Outcome, str]:
+        return Outcome.MISCONFIGURED, Outcome.MISCONFIGURED.dsn_line(text)
+
+    try:
+        endpoint = parse_endpoint(via)
+    except ValueError as exc:
+        return misconfigured(f"--via: {exc}")
+    if dry_run:
+        return misconfigured("--dry-run needs Django: it cannot be combined with --via")
+    if sender is None:
+        # LMTP has no way to say "unknown sender", and <> would make every
+        # message a bounce to the views.
+        return misconfigured("--via needs the envelope sender: pass --sender")
+    recipients = [r for r in recipients if r]
+    if not recipients:
+        return misconfigured("--via needs the envelope recipients: pass --recipient")
+    try:
+        raw, size = read_message(_stdin(stdin), max_size or None)
+    except OSError as exc:
+        return _cannot_read(exc)
+    refusal = check_size(size, max_size or None)
+    if raw is None or refusal is not None:
+        assert refusal is not None
+        return refusal.outcome, refusal.outcome.dsn_line(str(refusal))
+    if deadline is None:
+        from .conf import DEFAULTS  # Only the dict: reading it loads no Django.
+
+        deadline = DEFAULTS["MAIL_PIPE_DEADLINE"]
+    from .lmtp_client import send
+
+    try:
+        replies = send(
+            endpoint,
+            raw,
+            sender,
+            recipients,
+            queue_id=queue_id,
+            client_address=client_address,
+            timeout=deadline or None,
+        )
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
+        outcome = Outcome.TEMPORARY_FAILURE
+        return outcome, outcome.dsn_line(f"mail server at {endpoint} unavailable: {reason}")
+    return decide(replies)
+
+
+def _stdin(stdin):
+    if stdin is not None:
+        return stdin
+    if sys.stdin is None:  # file descriptor 0 was closed
+        raise OSError("no standard input")
+    return sys.stdin.buffer
+
+
+def _cannot_read(exc: OSError) -> tuple[Outcome, str]:
+    outcome = Outcome.TEMPORARY_FAILURE
+    return outcome, outcome.dsn_line(f"cannot read the message: {exc}")
 
 
 def _dry_run(recipients) -> tuple[Outcome, str]:
     from .exceptions import RecipientNotFound
+    from .handlers import Result
     from .resolvers import resolve
+    from .transport import decide
 
-    lines, outcomes = [], []
+    lines, results = [], []
     for recipient in recipients:
         try:
             match = resolve(recipient)
         except RecipientNotFound:
-            outcomes.append(Outcome.UNKNOWN_RECIPIENT)
-            lines.append(
-                Outcome.UNKNOWN_RECIPIENT.dsn_line(str(RecipientNotFound(address=recipient)))
-            )
+            refusal = RecipientNotFound(address=recipient)
+            results.append(Result(refusal.outcome, str(refusal), recipient=recipient))
+            lines.append(results[-1].dsn_line())
             continue
-        outcomes.append(Outcome.DELIVERED)
+        results.append(Result(Outcome.DELIVERED, recipient=recipient))
         lines.append(
             f"<{recipient}> -> {match.view_name} args={match.args!r} kwargs={match.kwargs!r}"
         )
-    outcome = exit_status(outcomes)
+    outcome, _ = decide(results)
     return outcome, "\n".join(lines)
-
-
-def _log(results, envelope) -> None:
-    import logging
-
-    logger = logging.getLogger("mailserver.pipe")
-    for result in results:
-        logger.info(
-            "queue_id=%s sender=<%s> recipient=<%s> route=%s outcome=%s status=%s",
-            envelope.queue_id or "-",
-            envelope.sender or "",
-            result.recipient,
-            result.route or "-",
-            result.outcome.name.lower(),
-            result.outcome.enhanced,
-        )
 
 
 def _arm_deadline(seconds: float) -> None:
@@ -436,16 +420,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     gc.disable()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _on_signal)
-    real_stdout = None
+    real_stdout = report = error = None
     started = False
     try:
         options = parse_args(sys.argv[1:] if argv is None else argv)
+        if options.pop("check"):
+            sys.exit(check(options))
         started = True
         if not options["dry_run"]:
+            report = _report_for_a_person(options["log_file"])
             real_stdout = _redirect_output(options["log_file"])
         outcome, line = run(**options)
     except Failure as exc:
         outcome, line = exc.outcome, exc.outcome.dsn_line(exc.text)
+        if (error := exc.__cause__) is not None:
+            _log_exception(error)
     except Stop as exc:
         outcome, line = Outcome.TEMPORARY_FAILURE, Outcome.TEMPORARY_FAILURE.dsn_line(exc.text)
     except SystemExit:
@@ -457,10 +446,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         outcome = Outcome.TEMPORARY_FAILURE
         line = outcome.dsn_line(f"internal error: {type(exc).__name__}")
         _log_exception(exc)
+        error = exc
     # From here on, nothing may interrupt the one line and the exit status.
     signal.setitimer(signal.ITIMER_REAL, 0)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM):
         signal.signal(signum, signal.SIG_IGN)
+    if report is not None:
+        line = report.explain(outcome, line, error)
     _write(real_stdout, line)
     gc.freeze()  # nothing left worth collecting before exit
     sys.exit(outcome.exit_code)
@@ -476,6 +468,22 @@ def parse_args(args: Sequence[str]) -> dict:
         # message: keep the mail queued until it is fixed.
         raise Failure(Outcome.MISCONFIGURED, f"usage error: {exc.format_message()}") from None
     return ctx.params
+
+
+def _report_for_a_person(log_file: str | None):
+    """
+    Standard output is a terminal: a person runs this by hand, and a
+    deferral will name its exception (see mailserver.diagnose). The MTA
+    never gets a terminal, nor more than its one line.
+    """
+    try:
+        if not os.isatty(1):
+            return None
+        from .diagnose import DeferralReport
+
+        return DeferralReport(log_file)
+    except Exception:
+        return None
 
 
 def _log_exception(exc: BaseException) -> None:

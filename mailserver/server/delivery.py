@@ -16,16 +16,17 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 
+from ..addresses import check_recipient, check_sender
 from ..envelope import Envelope
 from ..exceptions import MailException
-from ..handlers import Result, dispatch
+from ..limits import too_big
 from ..resolvers import resolve
 from ..status import Outcome
+from ..transport import deliver, log_delivery, refuse
 from .protocol import (
     MAIL_OK,
     MAX_RECIPIENTS,
@@ -36,7 +37,7 @@ from .protocol import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .protocol import SessionMixin
+    from .protocol import MailEnvelope, MailSession, SessionMixin
     from .server import MailServer
 
 logger = logging.getLogger("mailserver.server")
@@ -58,35 +59,6 @@ def received_queue_id(raw: bytes) -> str:
         if found:
             return found.group(1).decode("ascii")
     return ""
-
-
-def log_recipient(envelope: Envelope, outcome: Outcome, route: str, seconds: float) -> None:
-    """The one log line per recipient."""
-    logger.info(
-        "queue_id=%s sender=<%s> recipient=<%s> route=%s outcome=%s status=%s time=%.3fs",
-        envelope.queue_id or "-",
-        envelope.sender or "",
-        envelope.recipient,
-        route or "-",
-        outcome.name.lower(),
-        outcome.enhanced,
-        seconds,
-    )
-
-
-def deliver(raw: bytes, envelopes: Sequence[Envelope], mailconf: str | None) -> list[Result]:
-    """Dispatch one message to each recipient in turn; runs in a worker thread."""
-    results = []
-    for envelope in envelopes:
-        started = time.perf_counter()
-        try:
-            result = dispatch(raw, envelope, mailconf=mailconf)
-        except Exception as exc:  # dispatch never raises; a signal receiver might.
-            logger.exception("Deferred the message to %s", envelope.recipient)
-            result = Result(Outcome.TEMPORARY_FAILURE, recipient=envelope.recipient, exception=exc)
-        log_recipient(envelope, result.outcome, result.route, time.perf_counter() - started)
-        results.append(result)
-    return results
 
 
 class Delivery:
@@ -113,9 +85,12 @@ class Delivery:
         for option in mail_options:
             name, _, value = option.partition("=")
             if name == "SIZE" and value.isdigit() and limit and int(value) > limit:
-                return Outcome.TOO_BIG.reply(
-                    f"message size {value} exceeds the limit of {limit} bytes"
-                )
+                refusal = too_big(value, limit)
+                return refusal.outcome.reply(str(refusal))
+        try:
+            check_sender(address)
+        except MailException as exc:
+            return exc.outcome.reply(str(exc))
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return MAIL_OK
@@ -131,6 +106,9 @@ class Delivery:
             return TOO_MANY_RECIPIENTS
         started = time.perf_counter()
         try:
+            # The sender's own faults first: an address that is none (5.1.3),
+            # then one that no pattern matches (5.1.1).
+            check_recipient(address)
             resolve(address, self.server.mailconf)
         except MailException as exc:
             # RecipientNotFound (5.1.1), or a broken mailconf (4.3.5).
@@ -145,38 +123,42 @@ class Delivery:
         return RCPT_OK
 
     def _log_refused(self, protocol, envelope, address, outcome, started) -> None:
-        base = self.envelope(protocol, envelope, b"", None)
-        log_recipient(base.for_recipient(address), outcome, "", time.perf_counter() - started)
+        base = self.envelope(protocol, *protocol.state())
+        log_delivery(base.for_recipient(address), outcome, "", time.perf_counter() - started)
 
-    def envelope(self, protocol: SessionMixin, envelope, raw: bytes, size: int | None) -> Envelope:
-        """Our envelope for what the client said; the recipient is filled in later."""
-        sender = envelope.mail_from
+    def envelope(
+        self, protocol: SessionMixin, session: MailSession, envelope: MailEnvelope
+    ) -> Envelope:
+        """Our envelope for what the client said; the recipient is filled in per recipient."""
+        raw = envelope.content if isinstance(envelope.content, bytes) else b""
         return Envelope(
-            sender="" if sender == "<>" else sender,
-            queue_id=protocol.xforward.get("IDENT") or received_queue_id(raw),
-            client_address=protocol.xforward.get("ADDR", ""),
-            size=size,
+            # "<>", the null reverse-path, becomes "" in Envelope itself.
+            sender=envelope.mail_from,
+            queue_id=session.xforward.get("IDENT") or received_queue_id(raw),
+            client_address=session.xforward.get("ADDR", ""),
+            size=envelope.size,
             transport="lmtp" if protocol.lmtp else "smtp",
         )
 
-    async def handle_message(
-        self, protocol: SessionMixin, raw: bytes | None, size: int
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SessionMixin, session: MailSession, envelope: MailEnvelope
     ) -> list[str]:
-        """One reply per accepted recipient, in the order they were given."""
-        envelope = protocol.envelope
-        base = self.envelope(protocol, envelope, raw or b"", size)
-        envelopes = [base.for_recipient(r) for r in envelope.rcpt_tos]
-        if raw is None:
-            outcome = Outcome.TOO_BIG
-            reply = outcome.reply(
-                f"message size {size} exceeds the limit of {self.server.max_size} bytes"
-            )
-            for each in envelopes:
-                log_recipient(each, outcome, "", 0.0)
-            return [reply] * len(envelopes)
+        """
+        One reply per accepted recipient, in the order they were given.
+        ``server`` is the session's protocol object, as aiosmtpd passes it to
+        every hook; the message is in ``envelope.content`` (None when it was
+        over the size limit) and its size in ``envelope.size``.
+        """
+        base = self.envelope(server, session, envelope)
+        recipients = list(envelope.rcpt_tos)
+        raw = envelope.content
         try:
-            results = await self._deliver(raw, envelopes, self.server.mailconf)
+            if not isinstance(raw, bytes):  # None: over the size limit
+                refusal = too_big(envelope.size or 0, self.server.max_size or 0)
+                results = refuse(base, recipients, refusal)
+            else:
+                results = await self._deliver(raw, base, recipients, mailconf=self.server.mailconf)
         except Exception:
             logger.exception("Deferred a message: the worker failed")
-            return [Outcome.TEMPORARY_FAILURE.reply()] * len(envelopes)
+            return [Outcome.TEMPORARY_FAILURE.reply()] * len(recipients)
         return [result.reply() for result in results]

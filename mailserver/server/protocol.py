@@ -22,11 +22,12 @@ message's outcome comes from the outcome table.
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import TYPE_CHECKING
 
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, syntax
+from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
+
+from ..wire import dot_unstuff, unxtext
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import MailServer
@@ -48,6 +49,29 @@ NOT_ALLOWED = "554 5.7.1 {host}: your address is not allowed to connect"
 
 XFORWARD_ATTRIBUTES = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
 
+# What this module relies on in aiosmtpd beyond its documented hooks: members
+# that are private or undocumented, with the parameters we pass them. They were
+# written against aiosmtpd 1.4 (pinned to that minor version in pyproject.toml);
+# tests/server/test_aiosmtpd_contract.py fails loudly when one of them changes.
+AIOSMTPD_CONTRACT = {
+    "SMTP": {
+        "_set_rset_state": ["self"],
+        "_set_post_data_state": ["self"],
+        "_reset_timeout": ["self", "duration"],
+        "check_helo_needed": ["self", "helo"],
+        "check_auth_needed": ["self", "caller_method"],
+        "push": ["self", "status"],
+        "connection_made": ["self", "transport"],
+        "connection_lost": ["self", "error"],
+        "_create_session": ["self"],
+        "_create_envelope": ["self"],
+    },
+    # Set on each connection, read here: the stream DATA is read from.
+    "instance": ["_reader", "session", "envelope", "transport", "event_handler"],
+    "Session": ["peer", "host_name"],
+    "Envelope": ["mail_from", "mail_options", "rcpt_tos", "rcpt_options", "content"],
+}
+
 # Room for a recipient list: RFC 5321, 4.5.3.1.8 asks for at least 100.
 MAX_RECIPIENTS = 1000
 
@@ -60,35 +84,32 @@ READ_LIMIT = 1 << 16
 FOREVER = 365 * 24 * 3600
 
 
-# An address in its everyday form: <dot-atom@domain> and the parameters after
-# it. aiosmtpd parses addresses with the email package's full RFC 5322
-# grammar, which costs more than the rest of the command; what is not this
-# simple still goes to it.
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_SIMPLE_PATH = re.compile(
-    rf"\s*<((?:{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)?)>\s*(.*)", re.DOTALL
-)
+class MailSession(Session):
+    """aiosmtpd's per-connection state, and ours beside it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        super().__init__(loop)
+        # What the client said with XFORWARD, for this transaction's log line.
+        self.xforward: dict[str, str] = {}
 
 
-def unxtext(value: str) -> str:
-    """Decode RFC 3461 xtext (``+2B`` is ``+``), as XFORWARD values are sent."""
-    out = bytearray()
-    i = 0
-    while i < len(value):
-        if value[i] == "+" and _is_hex(value[i + 1 : i + 3]):
-            out.append(int(value[i + 1 : i + 3], 16))
-            i += 3
-        else:
-            out += value[i].encode("utf-8", "surrogateescape")
-            i += 1
-    return out.decode("utf-8", "replace")
+class MailEnvelope(Envelope):
+    """aiosmtpd's transaction, and the size of its message once read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size: int | None = None
 
 
-def _is_hex(text: str) -> bool:
-    return len(text) == 2 and all(c in "0123456789ABCDEFabcdef" for c in text)
+# For the type checker the mixin is an SMTP, whose members it uses; at run
+# time it stays a plain mixin ahead of LMTP or SMTP in the bases.
+if TYPE_CHECKING:
+    _Protocol = SMTP
+else:
+    _Protocol = object
 
 
-class SessionMixin:
+class SessionMixin(_Protocol):
     """What both conversations add to aiosmtpd's."""
 
     lmtp = False
@@ -99,11 +120,11 @@ class SessionMixin:
         self.server = server
         self.busy = False  # from DATA until its replies are sent
         self.refused = False
-        self.xforward: dict[str, str] = {}
 
     # Connection -----------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
         refusal = self.server.admit(transport)
         if refusal:
             # Before aiosmtpd sets up the session: only this line is said.
@@ -113,6 +134,12 @@ class SessionMixin:
             return
         super().connection_made(transport)
         self.server.session_opened(self)
+
+    def _create_session(self) -> MailSession:
+        return MailSession(self.loop)
+
+    def _create_envelope(self) -> MailEnvelope:
+        return MailEnvelope()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.refused:
@@ -125,7 +152,7 @@ class SessionMixin:
     def goodbye(self, reply: str) -> None:
         """Say ``reply`` unasked and close, as RFC 5321 allows for 421."""
         transport = self.transport
-        if transport is not None and not transport.is_closing():
+        if isinstance(transport, asyncio.Transport) and not transport.is_closing():
             transport.write(reply.encode("ascii", "backslashreplace") + b"\r\n")
             transport.close()
 
@@ -137,16 +164,19 @@ class SessionMixin:
 
     # Commands ---------------------------------------------------------------
 
-    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        match = _SIMPLE_PATH.fullmatch(arg) if not self.local_part_limit else None
-        if match is None:
-            return super()._getaddr(arg)
-        # As aiosmtpd has it: the null path is "<>".
-        return match.group(1) or "<>", match.group(2)
-
     def _set_rset_state(self) -> None:
         super()._set_rset_state()
-        self.xforward = {}
+        if isinstance(self.session, MailSession):  # None before the first connection
+            self.session.xforward = {}
+
+    def state(self) -> tuple[MailSession, MailEnvelope]:
+        """
+        The session and the transaction, as made by the methods above. A
+        method, not a property: aiosmtpd reads every attribute of a new
+        protocol object, before there is a session.
+        """
+        assert isinstance(self.session, MailSession) and isinstance(self.envelope, MailEnvelope)
+        return self.session, self.envelope
 
     @syntax("XFORWARD attribute=value ...")
     async def smtp_XFORWARD(self, arg: str | None) -> None:
@@ -164,7 +194,8 @@ class SessionMixin:
         if not attributes:
             await self.push(XFORWARD_SYNTAX)
             return
-        self.xforward.update(attributes)
+        session, _ = self.state()
+        session.xforward.update(attributes)
         await self.push(XFORWARD_OK)
 
     @syntax("DATA")
@@ -173,19 +204,23 @@ class SessionMixin:
             return
         if await self.check_auth_needed("DATA"):
             return
-        assert self.envelope is not None
+        session, envelope = self.state()
         if arg:
             await self.push(DATA_SYNTAX)
             return
-        if not self.envelope.rcpt_tos:
+        if not envelope.rcpt_tos:
             await self.push(NO_RECIPIENTS)
             return
         self.busy = True
         try:
             await self.push(START_DATA)
             raw, size = await self.read_data(self.server.max_size)
+            # As aiosmtpd's own DATA leaves them for its handle_DATA hook;
+            # the content is None when the message was over the limit.
+            envelope.content = envelope.original_content = raw
+            envelope.size = size
             self._reset_timeout(FOREVER)
-            replies = await self.event_handler.handle_message(self, raw, size)
+            replies = await self.event_handler.handle_DATA(self, session, envelope)
             self._reset_timeout()
             if not self.lmtp:
                 replies = replies[:1]
@@ -194,7 +229,7 @@ class SessionMixin:
         finally:
             self.busy = False
             self._set_post_data_state()
-            self.xforward = {}
+            session.xforward = {}
         if self.server.draining:
             self.goodbye(self.server.reply(SHUTTING_DOWN))
 
@@ -248,9 +283,9 @@ class SessionMixin:
                 last_reset = now
         if too_big:
             return None, size
-        # Undo the dot-stuffing: a line that starts with a dot was sent with two.
-        data = (b"\r\n" + b"".join(chunks)).replace(b"\r\n..", b"\r\n.")[2:]
-        return data.replace(b"\r\n", b"\n"), len(data)
+        data = dot_unstuff(b"".join(chunks))
+        # The size as sent, each line ending a CRLF, as the SIZE limit counts.
+        return data, len(data) + data.count(b"\n")
 
 
 class LMTPSession(SessionMixin, LMTP):

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..conf import settings
 from ..limits import max_message_size
-from ..relay import Endpoint, parse_endpoint
+from ..wire import Endpoint, parse_endpoint
 from .delivery import Delivery
 from .protocol import NOT_ALLOWED, SHUTTING_DOWN, TOO_BUSY, LMTPSession, SMTPSession
 
@@ -49,6 +49,11 @@ class MailServer:
         server = MailServer("unix:/run/mailserver/lmtp.sock")
         asyncio.run(server.serve(handle_signals=True))
     """
+
+    # Made in start(), in the event loop that serves.
+    _loop: asyncio.AbstractEventLoop
+    _no_sessions: asyncio.Event
+    _done: asyncio.Future[None]
 
     def __init__(
         self,
@@ -84,9 +89,6 @@ class MailServer:
         self.forced = False
         self.address: Endpoint | None = None  # where it listens, once started
         self._listener: asyncio.AbstractServer | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._no_sessions: asyncio.Event | None = None
-        self._done: asyncio.Future | None = None
         self._signals = False
 
     @property

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from ..envelope import Envelope
 from ..handlers import Result, handle_message, response_for_exception
+from ..status import Outcome
 from .keys import fingerprint
 from .models import InboundAttempt, InboundMessage, OutboundMessage
 from .storage import save_raw
@@ -45,7 +46,9 @@ class RecordedResult(Result):
 
     def __init__(self, inbound: InboundMessage):
         super().__init__(
-            inbound.outcome_member, inbound.status_text or None, recipient=inbound.recipient
+            Outcome[inbound.outcome.upper()],
+            inbound.status_text or None,
+            recipient=inbound.recipient,
         )
         self.inbound = inbound
 
@@ -65,7 +68,7 @@ def handle_stored(raw, envelope: Envelope, *, mailconf: str | None = None) -> Re
         # as done, so the message is deferred and comes again.
         response = response_for_exception(None, exc)
         return Result(
-            response.outcome, response.text, recipient=envelope.recipient, exception=exc
+            response.outcome, response.status_text, recipient=envelope.recipient, exception=exc
         )
 
 
@@ -109,13 +112,18 @@ def _recipient_from_headers(raw, envelope: Envelope) -> str:
         return ""  # the request fails the same way, and says why
 
 
+def _database(inbound: InboundMessage) -> str:
+    """The database the message's row is on (where it was read from or written to)."""
+    return inbound._state.db or router.db_for_write(InboundMessage)
+
+
 def lock(inbound: InboundMessage) -> InboundMessage:
     """
     Take the message's row for this transaction and read it afresh: a
     delivery of the same message running meanwhile waits here until this
     transaction ends, and this one waits for it.
     """
-    using = inbound._state.db
+    using = _database(inbound)
     rows = InboundMessage.objects.using(using).filter(pk=inbound.pk)
     if connections[using].features.has_select_for_update:
         return rows.select_for_update().get()
@@ -136,7 +144,7 @@ def process(
     from . import outbox
 
     started = started or timezone.now()
-    using = inbound._state.db
+    using = _database(inbound)
     queued = []
 
     def send(message):
@@ -153,13 +161,13 @@ def process(
                     "pk", flat=True
                 )
             )
-            result = RecordedResult(inbound)
+            recorded = RecordedResult(inbound)
             if unsent:
                 transaction.on_commit(
-                    lambda: _send_after_commit(unsent, result, (False, False), using),
+                    lambda: _send_after_commit(unsent, recorded, (False, False), using),
                     using=using,
                 )
-            return result
+            return recorded
         result = handle_message(raw, envelope, mailconf=mailconf, atomic=True, send=send)
         if result.outcome.is_temporary:
             # The view's work and its replies go; the attempt is recorded below.
@@ -189,7 +197,8 @@ def _finish(inbound: InboundMessage, result: Result) -> None:
     _record_outcome(inbound, result)
     inbound.attempts += 1
     inbound.finished_at = timezone.now()
-    inbound.lease_owner, inbound.lease_expires_at = "", None
+    inbound.lease_owner = ""
+    inbound.lease_expires_at = None
     inbound.save()
 
 
@@ -200,7 +209,7 @@ def _record_outcome(inbound: InboundMessage, result: Result) -> None:
         inbound.message_id = (request.message_id or "")[:255]
     inbound.outcome = result.outcome.name.lower()
     inbound.enhanced_code = result.outcome.enhanced
-    inbound.status_text = result.text or result.outcome.text
+    inbound.status_text = result.status_text or result.outcome.text
     inbound.route = (result.route or "")[:255]
 
 
@@ -213,8 +222,13 @@ def _error(result: Result) -> str:
 
 
 def _attempt(inbound, started, envelope, *, result=None, replayed=False) -> None:
-    outcome = result.outcome if result is not None else inbound.outcome_member
-    InboundAttempt.objects.using(inbound._state.db).create(
+    """Record an attempt: the run that gave ``result``, or a replay of the record."""
+    if result is not None:
+        outcome, text = result.outcome, result.status_text or result.outcome.text
+        error = "" if outcome.is_success else _error(result)
+    else:
+        outcome, text, error = inbound.outcome_member, inbound.status_text, ""
+    InboundAttempt.objects.using(_database(inbound)).create(
         message=inbound,
         started_at=started,
         transport=envelope.transport[:16],
@@ -222,14 +236,14 @@ def _attempt(inbound, started, envelope, *, result=None, replayed=False) -> None
         replayed=replayed,
         outcome=outcome.name.lower(),
         enhanced_code=outcome.enhanced,
-        status_text=(result.text or outcome.text) if result is not None else inbound.status_text,
-        error=_error(result) if result is not None and not outcome.is_success else "",
+        status_text=text,
+        error=error,
     )
 
 
 def _defer(inbound: InboundMessage, result: Result, started, envelope) -> None:
     """Record a temporary failure, unless another delivery finished the message meanwhile."""
-    using = inbound._state.db
+    using = _database(inbound)
     with transaction.atomic(using=using):
         inbound = lock(inbound)
         if inbound.is_finished:
@@ -238,7 +252,8 @@ def _defer(inbound: InboundMessage, result: Result, started, envelope) -> None:
         _record_outcome(inbound, result)
         inbound.attempts += 1
         inbound.last_error = _error(result)
-        inbound.lease_owner, inbound.lease_expires_at = "", None
+        inbound.lease_owner = ""
+        inbound.lease_expires_at = None
         inbound.save()
         _attempt(inbound, started, envelope, result=result)
 

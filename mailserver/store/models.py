@@ -22,17 +22,17 @@ class InboundMessage(models.Model):
     class Status(models.TextChoices):
         # Stored; not handled yet, or its last run was cut short (killed,
         # out of time) before it could record anything.
-        RECEIVED = "received", "received"
+        RECEIVED = "received"
         # Claimed by a worker whose lease has not expired (queued mode).
-        PROCESSING = "processing", "processing"
+        PROCESSING = "processing"
         # The last run ended in a temporary failure; it will be tried again.
-        DEFERRED = "deferred", "deferred"
+        DEFERRED = "deferred"
         # Final: delivered, ignored or discarded.
-        PROCESSED = "processed", "processed"
+        PROCESSED = "processed"
         # Final: refused for the sender's fault (unknown recipient, ...).
-        BOUNCED = "bounced", "bounced"
+        BOUNCED = "bounced"
         # Final: we gave up (queued mode, past its maximum age).
-        FAILED = "failed", "failed"
+        FAILED = "failed"
 
     FINISHED = (Status.PROCESSED, Status.BOUNCED, Status.FAILED)
 
@@ -172,9 +172,9 @@ class OutboundMessage(models.Model):
         NOTICE = "notice", "failure notice"
 
     class Status(models.TextChoices):
-        PENDING = "pending", "pending"
-        SENT = "sent", "sent"
-        FAILED = "failed", "failed"
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"
 
     inbound = models.ForeignKey(
         InboundMessage, models.CASCADE, related_name="replies", null=True, blank=True

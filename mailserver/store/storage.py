@@ -141,6 +141,7 @@ def save_raw(raw, digest: str) -> str:
     name = raw_name(digest)
     if not isinstance(storage, MessageStorage) and storage.exists(name):
         return name  # MessageStorage touches the file instead: see its _save
+    content: File
     if isinstance(raw, bytes):
         content = ContentFile(raw, name=name)
     else:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mailserver.relay import Endpoint, parse_endpoint
+from mailserver.wire import Endpoint, parse_endpoint
 
 from . import views
 
@@ -107,9 +107,9 @@ class Client:
 
     def data(self, message: bytes) -> None:
         """Send a message as DATA carries it (after the 354)."""
-        from mailserver.relay import wire_format
+        from mailserver.wire import dot_stuff
 
-        self.send(wire_format(message) + b".\r\n")
+        self.send(dot_stuff(message) + b".\r\n")
 
     def deliver(
         self, recipients: list[str], message: bytes = MESSAGE, sender: str = "ann@example.org"

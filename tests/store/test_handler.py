@@ -26,8 +26,9 @@ MESSAGE = (
 
 
 def send(message=MESSAGE, recipient="help@desk.example.com", **envelope):
+    """Dispatch as the MTA would see it: a view's bug comes back as 4.3.0, not raised."""
     envelope.setdefault("sender", "ann@example.org")
-    return Client().send(message, recipient=recipient, **envelope)
+    return Client(raise_request_exception=False).send(message, recipient=recipient, **envelope)
 
 
 def test_a_message_is_stored_with_its_envelope_and_outcome():

@@ -2,6 +2,10 @@
 Read one message and dispatch it, exiting with the outcome's status: the
 pipe transport of the original project, kept for use by hand and in
 scripts. ``django-mailpipe`` does the same without going through manage.py.
+
+Each outcome is printed once: one line per recipient on standard output, or,
+with ``--verbosity 0``, only the line that decides the exit status, on
+standard error, as django-mailpipe would print it.
 """
 
 import sys
@@ -9,10 +13,9 @@ import sys
 from django.core.management.base import BaseCommand
 
 from mailserver.envelope import Envelope
-from mailserver.exceptions import MessageTooBig
-from mailserver.limits import check_size, max_message_size
-from mailserver.pipe import deliver, describe, receive
+from mailserver.limits import max_message_size
 from mailserver.status import Outcome
+from mailserver.transport import check_size, decide, deliver, receive, refuse
 
 
 class Command(BaseCommand):
@@ -36,18 +39,20 @@ class Command(BaseCommand):
         except OSError as exc:
             outcome = Outcome.TEMPORARY_FAILURE
             self.finish(outcome, outcome.dsn_line(f"cannot read the message: {exc}"))
-        if limit is not None and size > limit:
-            try:
-                check_size(size, limit)
-            except MessageTooBig as exc:
-                self.finish(exc.outcome, exc.outcome.dsn_line(str(exc)))
         envelope = Envelope(sender=options["sender"], size=size, transport="readmail")
-        results = deliver(raw, envelope, options["recipient"] or [""])
-        for result in results:
-            if options["verbosity"] >= 1:
+        recipients = options["recipient"] or [""]
+        refusal = check_size(size, limit)
+        if refusal is not None:
+            results = refuse(envelope, recipients, refusal)
+        else:
+            results = deliver(raw, envelope, recipients)
+        outcome, line = decide(results)
+        if options["verbosity"] >= 1:
+            # One line per recipient says it all, the failure included.
+            for result in results:
                 self.stdout.write(f"<{result.recipient}> {result.route or '-'}: {result.reply()}")
-        outcome, line = describe(results)
-        self.finish(outcome, "" if outcome.is_success else line)
+            line = ""
+        self.finish(outcome, line)
 
     def finish(self, outcome, line):
         if line:

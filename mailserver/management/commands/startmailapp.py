@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 from django.core.management.templates import TemplateCommand
 
@@ -14,7 +15,8 @@ class Command(TemplateCommand):
     )
     missing_args_message = "You must provide an application name."
 
-    def handle(self, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
+        # TemplateCommand.handle takes the kind ("app") first; ours knows it.
         app_name = options.pop("name")
         target = options.pop("directory")
         options.setdefault("template", None)

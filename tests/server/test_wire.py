@@ -1,10 +1,21 @@
-"""The relay's pieces that need no server: addresses, replies, the wire format."""
+"""The wire format both the LMTP client and the server speak: endpoints, replies, framing."""
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 
-from mailserver.relay import Endpoint, Reply, decide, parse_endpoint, wire_format, xtext
-from mailserver.server.protocol import unxtext
 from mailserver.status import Outcome
+from mailserver.transport import decide
+from mailserver.wire import (
+    Endpoint,
+    Reply,
+    dot_stuff,
+    dot_unstuff,
+    parse_endpoint,
+    unxtext,
+    xtext,
+)
 
 
 @pytest.mark.parametrize(
@@ -67,12 +78,37 @@ def test_decide_defers_first_then_bounces_then_delivers():
     assert decide([gone, later, ok])[0] is Outcome.TEMPORARY_FAILURE
 
 
-def test_wire_format():
-    assert wire_format(b".a\n..b\nc\r\nd") == b"..a\r\n...b\r\nc\r\nd\r\n"
-    assert wire_format(b"") == b""
+def test_dot_stuff():
+    assert dot_stuff(b".a\n..b\nc\r\nd") == b"..a\r\n...b\r\nc\r\nd\r\n"
+    assert dot_stuff(b"") == b""
 
 
 def test_xtext_round_trip():
     for value in ("4AbC12", "a+b=c d", "[UNAVAILABLE]", "caf\u00e9"):
         assert unxtext(xtext(value)) == value
     assert xtext("a+b=c d") == "a+2Bb+3Dc+20d"
+
+
+@settings_(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.binary(max_size=30).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
+        | st.sampled_from([b".", b"..", b"...", b".x", b""]),
+        max_size=20,
+    )
+)
+def test_dot_unstuff_undoes_dot_stuff(lines):
+    """What the client frames, the server reads back: LF line ends, each line whole."""
+    message = b"\n".join(lines)
+    framed = dot_stuff(message)
+    assert b"\r\n.\r\n" not in b"\r\n" + framed  # the data never ends early
+    expected = message if not message or message.endswith(b"\n") else message + b"\n"
+    assert dot_unstuff(framed) == expected
+
+
+@settings_(max_examples=500, deadline=None)
+@given(st.text())
+def test_unxtext_undoes_xtext(value):
+    encoded = xtext(value)
+    assert encoded.isascii() and " " not in encoded and "=" not in encoded
+    assert unxtext(encoded) == value.encode("utf-8", "replace").decode("utf-8", "replace")
