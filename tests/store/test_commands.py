@@ -33,3 +33,29 @@ def test_startmailapp_recommends_the_store_for_production(tmp_path):
         check=True,
     )
     assert quiet.stdout == ""
+
+
+def test_bin_test_installs_postgres_only_as_root_when_asked():
+    from tests.test_scripts import run_bin_test
+
+    user = "nobody" if os.geteuid() == 0 else None
+    for args, env in [(["--install-postgres"], {}), ([], {"MAILSERVER_INSTALL_POSTGRES": "1"})]:
+        proc, calls = run_bin_test(*args, env=env, user=user)
+        assert proc.returncode == 1
+        assert "--install-postgres installs and starts PostgreSQL and must run as root" in (
+            proc.stderr
+        )
+        assert calls == []
+
+
+def test_bin_test_without_postgres_says_so_and_ci_fails():
+    from tests.test_scripts import run_bin_test
+
+    # The stand-in python cannot connect to anything.
+    proc, calls = run_bin_test()
+    assert proc.returncode == 0
+    assert "no PostgreSQL at 127.0.0.1:5432" in proc.stderr
+    assert not any("tests/store" in call for call in calls)
+    proc, calls = run_bin_test(env={"MAILSERVER_FORBID_SKIPS": "1"})
+    assert proc.returncode == 1
+    assert "which CI forbids" in proc.stderr
