@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import logging
 import traceback
+from datetime import datetime
 
 from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from ..envelope import Envelope
-from ..handlers import Result, handle_message, response_for_exception
+from ..handlers import Raw, Result, handle_message, response_for_exception
 from ..status import Outcome
 from .keys import fingerprint
 from .models import InboundAttempt, InboundMessage, OutboundMessage
@@ -57,7 +58,7 @@ class RecordedResult(Result):
         return self.inbound.route
 
 
-def handle_stored(raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
+def handle_stored(raw: Raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
     """Store the message, then handle it once; see the module's docstring."""
     started = timezone.now()
     try:
@@ -72,7 +73,7 @@ def handle_stored(raw, envelope: Envelope, *, mailconf: str | None = None) -> Re
         )
 
 
-def accept(raw, envelope: Envelope) -> InboundMessage:
+def accept(raw: Raw, envelope: Envelope) -> InboundMessage:
     """
     The message's row, found by its key or created, its raw bytes durable
     in storage before the row that points to them is written.
@@ -102,7 +103,7 @@ def accept(raw, envelope: Envelope) -> InboundMessage:
     return inbound
 
 
-def _recipient_from_headers(raw, envelope: Envelope) -> str:
+def _recipient_from_headers(raw: Raw, envelope: Envelope) -> str:
     """No envelope recipient: the one the request will take from the headers."""
     from ..request import EmailRequest
 
@@ -134,11 +135,11 @@ def lock(inbound: InboundMessage) -> InboundMessage:
 
 def process(
     inbound: InboundMessage,
-    raw,
+    raw: Raw,
     envelope: Envelope,
     *,
     mailconf: str | None = None,
-    started=None,
+    started: datetime | None = None,
 ) -> Result:
     """Handle a stored message once: see the module's docstring."""
     from . import outbox
@@ -258,7 +259,9 @@ def _defer(inbound: InboundMessage, result: Result, started, envelope) -> None:
         _attempt(inbound, started, envelope, result=result)
 
 
-def _send_after_commit(ids, result: Result, promised, using: str) -> None:
+def _send_after_commit(
+    ids: list[int], result: Result, promised: tuple[bool, bool], using: str
+) -> None:
     from . import outbox
 
     try:
@@ -269,5 +272,3 @@ def _send_after_commit(ids, result: Result, promised, using: str) -> None:
         return
     if counts["sent"] == len(ids):
         result.reply_sent, result.notice_sent = promised
-
-

@@ -32,7 +32,12 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..handlers import Raw
 
 VERSION = b"mailserver-store/1"
 CHUNK = 1 << 16
@@ -62,7 +67,7 @@ def normalise_recipient(recipient: str) -> str:
     return parse(recipient).full
 
 
-def fingerprint(raw, trace_headers=None) -> Fingerprint:
+def fingerprint(raw: Raw, trace_headers: Sequence[str] | None = None) -> Fingerprint:
     """Both digests in one pass over ``raw`` (bytes or a binary file), a chunk at a time."""
     if trace_headers is None:
         from ..conf import settings

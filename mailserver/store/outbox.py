@@ -28,6 +28,7 @@ import os
 import re
 import socket
 import uuid
+from collections.abc import Iterable
 
 from django.core.mail import EmailMessage
 from django.db import router
@@ -35,7 +36,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from ..conf import duration, settings
-from .models import OutboundMessage
+from .models import InboundMessage, OutboundMessage
 
 logger = logging.getLogger("mailserver.store")
 
@@ -56,7 +57,7 @@ def get_mailer():
     return get_connection()
 
 
-def queue(message: EmailMessage, inbound=None) -> OutboundMessage:
+def queue(message: EmailMessage, inbound: InboundMessage | None = None) -> OutboundMessage:
     """
     Write ``message`` to the outbox in the current transaction: its bytes
     as they will be sent, Message-ID and Date fixed now, and its envelope.
@@ -85,7 +86,11 @@ def _lease_owner() -> str:
 
 
 def send_due(
-    ids=None, *, using: str | None = None, limit: int | None = None, flush: bool = False
+    ids: Iterable[int] | None = None,
+    *,
+    using: str | None = None,
+    limit: int | None = None,
+    flush: bool = False,
 ) -> dict[str, int]:
     """
     Send the pending replies that are due (only those in ``ids``, if given;
@@ -247,8 +252,15 @@ class StoredEmail(EmailMessage):
 
 
 _STRUCTURAL = {
-    "from", "to", "cc", "bcc", "reply-to", "subject", "content-type",
-    "content-transfer-encoding", "mime-version",
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "reply-to",
+    "subject",
+    "content-type",
+    "content-transfer-encoding",
+    "mime-version",
 }
 
 
