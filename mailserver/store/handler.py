@@ -36,7 +36,7 @@ from ..envelope import Envelope
 from ..handlers import Raw, Result, handle_message, response_for_exception
 from ..status import Outcome
 from .keys import fingerprint
-from .models import InboundAttempt, InboundMessage, OutboundMessage
+from .models import InboundAttempt, InboundMessage, OutboundMessage, storable
 from .storage import save_raw
 
 logger = logging.getLogger("mailserver.store")
@@ -90,12 +90,12 @@ def accept(raw: Raw, envelope: Envelope) -> InboundMessage:
     inbound, _ = messages.get_or_create(
         idempotency_key=key,
         defaults={
-            "sender": envelope.sender,
-            "recipient": recipient,
-            "original_recipient": envelope.original_recipient,
-            "queue_id": envelope.queue_id[:64],
-            "client_address": envelope.client_address[:64],
-            "transport": envelope.transport[:16],
+            "sender": None if envelope.sender is None else storable(envelope.sender),
+            "recipient": storable(recipient),
+            "original_recipient": storable(envelope.original_recipient),
+            "queue_id": storable(envelope.queue_id, 64),
+            "client_address": storable(envelope.client_address, 64),
+            "transport": storable(envelope.transport, 16),
             "size": envelope.size if envelope.size is not None else digests.size,
             "raw_name": raw_name,
         },
@@ -206,12 +206,20 @@ def _finish(inbound: InboundMessage, result: Result) -> None:
 def _record_outcome(inbound: InboundMessage, result: Result) -> None:
     request = result.request
     if request is not None:
-        inbound.subject = " ".join((request.subject or "").split())[:255]
-        inbound.message_id = (request.message_id or "")[:255]
+        inbound.subject = storable(" ".join((request.subject or "").split()), 255)
+        inbound.message_id = storable(request.message_id, 255)
     inbound.outcome = result.outcome.name.lower()
     inbound.enhanced_code = result.outcome.enhanced
-    inbound.status_text = result.status_text or result.outcome.text
-    inbound.route = (result.route or "")[:255]
+    inbound.status_text = _status_text(result.outcome, result.status_text)
+    inbound.route = storable(result.route, 255)
+
+
+def _status_text(outcome: Outcome, text: str | None) -> str:
+    """
+    The text as the status line shows it (on one line, what would not show
+    escaped): what a replay gives again, and what any database stores.
+    """
+    return outcome.dsn_line(text).split(" ", 1)[1]
 
 
 def _error(result: Result) -> str:
@@ -225,20 +233,20 @@ def _error(result: Result) -> str:
 def _attempt(inbound, started, envelope, *, result=None, replayed=False) -> None:
     """Record an attempt: the run that gave ``result``, or a replay of the record."""
     if result is not None:
-        outcome, text = result.outcome, result.status_text or result.outcome.text
+        outcome, text = result.outcome, _status_text(result.outcome, result.status_text)
         error = "" if outcome.is_success else _error(result)
     else:
         outcome, text, error = inbound.outcome_member, inbound.status_text, ""
     InboundAttempt.objects.using(_database(inbound)).create(
         message=inbound,
         started_at=started,
-        transport=envelope.transport[:16],
-        queue_id=envelope.queue_id[:64],
+        transport=storable(envelope.transport, 16),
+        queue_id=storable(envelope.queue_id, 64),
         replayed=replayed,
         outcome=outcome.name.lower(),
         enhanced_code=outcome.enhanced,
-        status_text=text,
-        error=error,
+        status_text=storable(text),
+        error=storable(error),
     )
 
 
@@ -252,7 +260,7 @@ def _defer(inbound: InboundMessage, result: Result, started, envelope) -> None:
         inbound.status = InboundMessage.Status.DEFERRED
         _record_outcome(inbound, result)
         inbound.attempts += 1
-        inbound.last_error = _error(result)
+        inbound.last_error = storable(_error(result))
         inbound.lease_owner = ""
         inbound.lease_expires_at = None
         inbound.save()

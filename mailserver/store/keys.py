@@ -17,7 +17,8 @@ wrote, not from what names it:
 
 ``recipient`` is the envelope recipient normalised as the resolver sees it
 (brackets gone, domain lower-cased in its Unicode form, the subaddress
-kept: ``ticket+1@`` and ``ticket+2@`` are two recipients), in UTF-8. The
+kept: ``ticket+1@`` and ``ticket+2@`` are two recipients), in UTF-8 (the
+lone surrogates of undecodable bytes on a command line passed through). The
 trace fields are those added on the way and per delivery (Received,
 Return-Path, Delivered-To, Authentication-Results, ...), so a re-send
 matches; everything else, Date and Message-ID included, counts. Line
@@ -57,7 +58,11 @@ class Fingerprint:
     def key(self, recipient: str) -> str:
         """The idempotency key of this message for ``recipient``."""
         return hashlib.sha256(
-            VERSION + b"\n" + normalise_recipient(recipient).encode("utf-8") + b"\n" + self.content
+            VERSION
+            + b"\n"
+            + normalise_recipient(recipient).encode("utf-8", "surrogatepass")
+            + b"\n"
+            + self.content
         ).hexdigest()
 
 

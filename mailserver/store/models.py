@@ -16,6 +16,20 @@ from django.utils import timezone
 from ..status import Outcome
 
 
+def storable(value: str | None, limit: int | None = None) -> str:
+    """
+    ``value`` as any database will take it: envelope values come from the
+    command line (undecodable bytes arrive as lone surrogates) and header
+    values from the sender (a NUL, which PostgreSQL refuses in text), so
+    both become U+FFFD. Cut to ``limit`` characters for a bounded column.
+    """
+    if not value:
+        return ""
+    value = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    value = value.replace("\x00", "\ufffd")
+    return value[:limit] if limit is not None else value
+
+
 class InboundMessage(models.Model):
     """One message for one envelope recipient: what came, and what became of it."""
 

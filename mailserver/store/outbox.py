@@ -36,7 +36,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from ..conf import duration, settings
-from .models import InboundMessage, OutboundMessage
+from .models import InboundMessage, OutboundMessage, storable
 
 logger = logging.getLogger("mailserver.store")
 
@@ -74,10 +74,10 @@ def queue(message: EmailMessage, inbound: InboundMessage | None = None) -> Outbo
             else OutboundMessage.Kind.NOTICE
         ),
         raw=mime.as_bytes(),
-        message_id=str(mime["Message-ID"] or "").strip()[:255],
-        sender=str(message.from_email or ""),
-        recipients=[str(r) for r in message.recipients()],
-        subject=" ".join(str(message.subject or "").split())[:255],
+        message_id=storable(str(mime["Message-ID"] or "").strip(), 255),
+        sender=storable(str(message.from_email or "")),
+        recipients=[storable(str(r)) for r in message.recipients()],
+        subject=storable(" ".join(str(message.subject or "").split()), 255),
     )
 
 
@@ -180,7 +180,7 @@ def retry_delay(attempts: int):
 def _failed(outbound: OutboundMessage, exc: Exception, owner: str) -> str:
     now = timezone.now()
     attempts = outbound.attempts + 1
-    error = f"{type(exc).__name__}: {exc}"
+    error = storable(f"{type(exc).__name__}: {exc}")
     gave_up = now - outbound.created_at >= duration("MAIL_OUTBOX_MAX_AGE")
     OutboundMessage.objects.using(outbound._state.db).filter(
         pk=outbound.pk, lease_owner=owner

@@ -222,3 +222,31 @@ def test_a_stored_message_gives_back_its_envelope():
     assert (envelope.queue_id, envelope.client_address, envelope.size, envelope.transport) == (
         "Q1", "192.0.2.9", len(MESSAGE), "test",
     )
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        "help\udcff@desk.example.com",  # an undecodable byte on the command line
+        "help\x00@desk.example.com",
+        "\x00",
+    ],
+)
+def test_a_recipient_no_database_takes_as_it_is_still_gets_its_bounce(recipient):
+    first = send(recipient=recipient)
+    assert first.outcome is Outcome.BAD_RECIPIENT
+    assert send(recipient=recipient).dsn_line() == first.dsn_line()
+    inbound = InboundMessage.objects.get()
+    assert inbound.status == "bounced" and "\ufffd" in inbound.recipient
+
+
+def test_header_values_no_database_takes_as_they_are_are_recorded_all_the_same(settings):
+    settings.MAIL_FAILURE_NOTICES = True
+    hostile = MESSAGE.replace(b"Subject: Printer on fire", b"Subject: Printer\x00on fire")
+    hostile = hostile.replace(b"<h1@example.org>", b"<h\x00\xff1@example.org>")
+    assert send(hostile, recipient="refuse@example.com").outcome is Outcome.REJECTED
+    inbound = InboundMessage.objects.get()
+    assert inbound.status == "bounced"
+    assert inbound.subject == "Printer\ufffdon fire"
+    notice = OutboundMessage.objects.get()
+    assert (notice.status, notice.subject) == ("sent", "Re: Printer\ufffdon fire")
