@@ -250,3 +250,20 @@ def test_header_values_no_database_takes_as_they_are_are_recorded_all_the_same(s
     assert inbound.subject == "Printer\ufffdon fire"
     notice = OutboundMessage.objects.get()
     assert (notice.status, notice.subject) == ("sent", "Re: Printer\ufffdon fire")
+
+
+def test_a_stored_message_can_be_processed_later_from_the_storage():
+    """What a worker does in queued processing: the message as stored, its envelope, once."""
+    from mailserver.envelope import Envelope
+    from mailserver.store.handler import accept, process
+
+    inbound = accept(MESSAGE, Envelope(sender="ann@example.org", recipient="help@desk.example.com"))
+    assert inbound.status == "received" and not Ticket.objects.exists()
+    with inbound.open_raw() as raw:
+        result = process(inbound, raw, inbound.envelope())
+    assert result.outcome is Outcome.DELIVERED and Ticket.objects.count() == 1
+    with inbound.open_raw() as raw:
+        assert isinstance(process(inbound, raw, inbound.envelope()), RecordedResult)
+    assert Ticket.objects.count() == 1
+    inbound.refresh_from_db()
+    assert (inbound.status, inbound.attempts) == ("processed", 1)
