@@ -1,25 +1,28 @@
 """
 The store's way through the dispatch core, for every transport.
 
-    accept:  the raw message durable in storage, then its row ("received"),
-             found again by its idempotency key when it comes twice;
-    process: one transaction that locks the row, and unless the message
-             is finished already, runs the view (handle_message), records
-             the final outcome and writes the replies to the outbox;
+    prepare: the raw message durable in storage, and its row, keyed by
+             its idempotency key (see keys.py), not saved yet;
+    process: one transaction that inserts the row unless a delivery of
+             the same message has (then it is found by its key), locks it,
+             and unless the message is finished already, runs the view
+             (handle_message), records the final outcome and writes the
+             replies to the outbox;
     after:   the replies are sent once the transaction has committed.
 
 A temporary outcome rolls the view's work and its replies back; the
 attempt is then recorded in a transaction of its own. A finished message
-is answered from its record, and its view does not run again.
+is answered from its record, and its view does not run again. Queued
+processing commits the row first (:func:`accept`) and runs
+:func:`process` later on the saved row.
 
-Two deliveries of one message at once are serialised by the row lock:
-``SELECT ... FOR UPDATE`` where the database has it (PostgreSQL); on SQLite
-a write as the transaction's first statement, which takes the database's
-write lock then rather than at the view's first write (a SQLite
-transaction that reads first and writes later may fail instead of wait).
-The second delivery waits, then finds the message finished and replays its
-outcome. Nothing here is a process-local lock: pipes, servers and workers
-on one database exclude each other.
+Two deliveries of one message at once are serialised on its row (see
+:func:`take`): ``SELECT ... FOR UPDATE`` where the database has it
+(PostgreSQL); on SQLite a write as the transaction's first statement,
+which takes the database's write lock then rather than at the view's
+first write. The second delivery waits, then finds the message finished
+and replays its outcome. Nothing here is a process-local lock: pipes,
+servers and workers on one database exclude each other.
 """
 
 from __future__ import annotations
@@ -62,8 +65,7 @@ def handle_stored(raw: Raw, envelope: Envelope, *, mailconf: str | None = None) 
     """Store the message, then handle it once; see the module's docstring."""
     started = timezone.now()
     try:
-        inbound = accept(raw, envelope)
-        return process(inbound, raw, envelope, mailconf=mailconf, started=started)
+        return process(prepare(raw, envelope), raw, envelope, mailconf=mailconf, started=started)
     except Exception as exc:
         # The store itself failed (storage, database): nothing was recorded
         # as done, so the message is deferred and comes again.
@@ -73,34 +75,36 @@ def handle_stored(raw: Raw, envelope: Envelope, *, mailconf: str | None = None) 
         )
 
 
-def accept(raw: Raw, envelope: Envelope) -> InboundMessage:
+def prepare(raw: Raw, envelope: Envelope) -> InboundMessage:
     """
-    The message's row, found by its key or created, its raw bytes durable
-    in storage before the row that points to them is written.
+    The message's row, not saved yet, keyed: its raw bytes are durable in
+    storage first (or, stored already by an earlier delivery, touched).
     """
     recipient = envelope.recipient or _recipient_from_headers(raw, envelope)
     digests = fingerprint(raw)
-    key = digests.key(recipient)
-    using = router.db_for_write(InboundMessage)
-    messages = InboundMessage.objects.db_manager(using)
-    found = messages.filter(idempotency_key=key).first()
-    if found is not None:
-        return found
-    raw_name = save_raw(raw, digests.raw)
-    inbound, _ = messages.get_or_create(
-        idempotency_key=key,
-        defaults={
-            "sender": None if envelope.sender is None else storable(envelope.sender),
-            "recipient": storable(recipient),
-            "original_recipient": storable(envelope.original_recipient),
-            "queue_id": storable(envelope.queue_id, 64),
-            "client_address": storable(envelope.client_address, 64),
-            "transport": storable(envelope.transport, 16),
-            "size": envelope.size if envelope.size is not None else digests.size,
-            "raw_name": raw_name,
-        },
+    return InboundMessage(
+        idempotency_key=digests.key(recipient),
+        sender=None if envelope.sender is None else storable(envelope.sender),
+        recipient=storable(recipient),
+        original_recipient=storable(envelope.original_recipient),
+        queue_id=storable(envelope.queue_id, 64),
+        client_address=storable(envelope.client_address, 64),
+        transport=storable(envelope.transport, 16),
+        size=envelope.size if envelope.size is not None else digests.size,
+        raw_name=save_raw(raw, digests.raw),
     )
-    return inbound
+
+
+def accept(raw: Raw, envelope: Envelope) -> InboundMessage:
+    """
+    Store the message and commit its row ("received"), or find the row of
+    an earlier delivery: what queued processing does before it tells the
+    MTA 250. Inline processing needs no such commit of its own (see
+    :func:`process`).
+    """
+    new = prepare(raw, envelope)
+    with transaction.atomic(using=_database(new)):
+        return take(new)
 
 
 def _recipient_from_headers(raw: Raw, envelope: Envelope) -> str:
@@ -114,22 +118,36 @@ def _recipient_from_headers(raw: Raw, envelope: Envelope) -> str:
 
 
 def _database(inbound: InboundMessage) -> str:
-    """The database the message's row is on (where it was read from or written to)."""
+    """The database the message's row is on, or is to be written to."""
     return inbound._state.db or router.db_for_write(InboundMessage)
 
 
-def lock(inbound: InboundMessage) -> InboundMessage:
+def take(inbound: InboundMessage) -> InboundMessage:
     """
-    Take the message's row for this transaction and read it afresh: a
-    delivery of the same message running meanwhile waits here until this
-    transaction ends, and this one waits for it.
+    In a transaction: the message's row, inserted unless a delivery of the
+    same message (same key) has inserted it, locked until the transaction
+    ends, and read afresh. A delivery of the same message running meanwhile
+    makes this one wait for the end of its transaction.
+
+    The insert comes first and does nothing on a conflict: on PostgreSQL it
+    waits for a concurrent insert of the same key to commit or roll back,
+    and ``SELECT ... FOR UPDATE`` then locks the row; on SQLite, as the
+    transaction's first statement, it takes the database's write lock at
+    once (Django's BEGIN there is deferred, and a transaction that reads
+    first and writes later fails instead of waiting).
     """
     using = _database(inbound)
-    rows = InboundMessage.objects.using(using).filter(pk=inbound.pk)
+    if inbound.pk is None:
+        InboundMessage.objects.using(using).bulk_create([inbound], ignore_conflicts=True)
+        rows = InboundMessage.objects.using(using).filter(
+            idempotency_key=inbound.idempotency_key
+        )
+    else:
+        rows = InboundMessage.objects.using(using).filter(pk=inbound.pk)
+        if not connections[using].features.has_select_for_update:
+            rows.update(updated_at=F("updated_at"))  # SQLite: write first
     if connections[using].features.has_select_for_update:
-        return rows.select_for_update().get()
-    # Django's BEGIN on SQLite is deferred: write first, or wait for nothing.
-    rows.update(updated_at=F("updated_at"))
+        rows = rows.select_for_update()
     return rows.get()
 
 
@@ -141,18 +159,25 @@ def process(
     mailconf: str | None = None,
     started: datetime | None = None,
 ) -> Result:
-    """Handle a stored message once: see the module's docstring."""
+    """
+    Handle a message once: ``inbound`` is its row, saved (queued
+    processing, a retry) or not yet (:func:`prepare`, inline processing:
+    then the row is written in the transaction that runs the view, and a
+    run cut short before the commit leaves no row, only its raw file for
+    purgemail to sweep). See the module's docstring.
+    """
     from . import outbox
 
     started = started or timezone.now()
     using = _database(inbound)
+    candidate = inbound
     queued = []
 
     def send(message):
         queued.append(outbox.queue(message, inbound))
 
     with transaction.atomic(using=using):
-        inbound = lock(inbound)
+        inbound = take(candidate)
         if inbound.is_finished:
             _attempt(inbound, started, envelope, replayed=True)
             # The MTA's retry is the outbox's too: a reply left unsent (the
@@ -185,7 +210,7 @@ def process(
                     lambda: _send_after_commit(ids, result, promised, using), using=using
                 )
     if result.outcome.is_temporary:
-        _defer(inbound, result, started, envelope)
+        _defer(candidate, result, started, envelope)
     return result
 
 
@@ -250,11 +275,10 @@ def _attempt(inbound, started, envelope, *, result=None, replayed=False) -> None
     )
 
 
-def _defer(inbound: InboundMessage, result: Result, started, envelope) -> None:
+def _defer(candidate: InboundMessage, result: Result, started, envelope) -> None:
     """Record a temporary failure, unless another delivery finished the message meanwhile."""
-    using = _database(inbound)
-    with transaction.atomic(using=using):
-        inbound = lock(inbound)
+    with transaction.atomic(using=_database(candidate)):
+        inbound = take(candidate)
         if inbound.is_finished:
             return
         inbound.status = InboundMessage.Status.DEFERRED
