@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from datetime import datetime
 
 from django.db import connections, router, transaction
@@ -172,9 +173,12 @@ def process(
     using = _database(inbound)
     candidate = inbound
     queued = []
+    # The replies are written claimed by this run, which sends them after
+    # the commit; if it dies first, they go when the lease has run out.
+    owner = outbox.lease_owner()
 
     def send(message):
-        queued.append(outbox.queue(message, inbound))
+        queued.append(outbox.queue(message, inbound, owner=owner))
 
     with transaction.atomic(using=using):
         inbound = take(candidate)
@@ -190,7 +194,9 @@ def process(
             recorded = RecordedResult(inbound)
             if unsent:
                 transaction.on_commit(
-                    lambda: _send_after_commit(unsent, recorded, (False, False), using),
+                    lambda: _send_after_commit(
+                        lambda: outbox.send_due(unsent, using=using), recorded, (False, False)
+                    ),
                     using=using,
                 )
             return recorded
@@ -207,7 +213,10 @@ def process(
                 result.reply_sent = result.notice_sent = False
                 ids = [q.pk for q in queued]
                 transaction.on_commit(
-                    lambda: _send_after_commit(ids, result, promised, using), using=using
+                    lambda: _send_after_commit(
+                        lambda: outbox.send_held(ids, owner, using=using), result, promised
+                    ),
+                    using=using,
                 )
     if result.outcome.is_temporary:
         _defer(candidate, result, started, envelope)
@@ -292,15 +301,14 @@ def _defer(candidate: InboundMessage, result: Result, started, envelope) -> None
 
 
 def _send_after_commit(
-    ids: list[int], result: Result, promised: tuple[bool, bool], using: str
+    send: Callable[[], dict[str, int]], result: Result, promised: tuple[bool, bool]
 ) -> None:
-    from . import outbox
-
+    """Run ``send``; when it sends everything, the result says what was sent."""
     try:
-        counts = outbox.send_due(ids, using=using)
+        counts = send()
     except Exception:
         # The replies stay in the outbox for sendreplies; the message is done.
         logger.exception("Could not send the replies to <%s>", result.recipient)
         return
-    if counts["sent"] == len(ids):
+    if not counts["retry"] and not counts["failed"] and counts["sent"]:
         result.reply_sent, result.notice_sent = promised
