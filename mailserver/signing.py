@@ -126,10 +126,15 @@ def signed_text(address: str) -> str:
 
 
 def normalize_bound(address: str) -> str:
-    """A bound sender's address as both sides compare it: bare and lower-cased."""
+    """
+    A bound sender's address as both sides compare it: the bare address
+    (``Ann <Ann@Example.org>`` gives ``ann@example.org``), lower-cased.
+    """
+    from email.utils import parseaddr
+
     from .addresses import strip
 
-    return strip(address).lower()
+    return (parseaddr(address)[1] or strip(address)).lower()
 
 
 def user_key(address: str) -> str:
