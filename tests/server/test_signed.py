@@ -25,7 +25,7 @@ def test_a_bad_token_is_refused_at_rcpt_time_and_a_good_one_delivered(lmtp):
     assert lmtp.command("DATA").startswith("354")
     lmtp.data(MESSAGE)  # From: ann@example.org, whom the token was made for
     assert lmtp.reply().startswith("250 ")
-    [request] = views.seen
+    [(_, request)] = views.seen
     assert request.signature.bound == "ann@example.org"
 
 
