@@ -231,9 +231,9 @@ def test_revoking_a_users_addresses(settings, client):
     keys["ann@example.org"] = "k2"  # revoke every address made for ann
     assert refused(send(client, address), "reply address issued to another sender")
     assert send(client, other, from_email="bob@example.org").outcome is Outcome.IGNORED
-    assert send(client, reverse("reply", kwargs={"ticket": 42}, sign=True, bind=SENDER)).outcome is (
-        Outcome.IGNORED
-    )
+    assert send(
+        client, reverse("reply", kwargs={"ticket": 42}, sign=True, bind=SENDER)
+    ).outcome is (Outcome.IGNORED)
 
 
 def test_resolve_checks_the_token_but_leaves_the_binding_for_the_message():
