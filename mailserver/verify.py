@@ -24,16 +24,21 @@ from .authresults import IN_PROCESS_ID, aligned
 logger = logging.getLogger("mailserver.verify")
 
 
-def _dkim_dnsfunc(name: bytes, timeout: float = 5) -> bytes | None:
+def _dkim_dnsfunc(failures: list[str]):
+    """dkimpy's TXT lookup, noting failures: dkimpy turns them into a plain "fail"."""
     from . import dns
 
-    try:
-        records = dns.txt(name)
-    except LookupError as exc:
-        import dkim
+    def lookup(name: bytes, timeout: float = 5) -> bytes | None:
+        try:
+            records = dns.txt(name)
+        except LookupError as exc:
+            import dkim
 
-        raise dkim.DnsTimeoutError(str(exc)) from exc
-    return records[0].encode("utf-8") if records else None
+            failures.append(str(exc))
+            raise dkim.DnsTimeoutError(str(exc)) from exc
+        return records[0].encode("utf-8") if records else None
+
+    return lookup
 
 
 def _dmarc_dnsfunc(name: str) -> str | None:
@@ -49,18 +54,20 @@ def dkim_results(raw: bytes) -> list[Any]:
     import dkim
     from authres import DKIMAuthenticationResult
 
-    checker = dkim.DKIM(raw)
+    checker = dkim.DKIM(raw, logger=logger)
     count = sum(1 for name, _ in checker.headers if name.lower() == b"dkim-signature")
     results = []
     for index in range(count):
-        checker = dkim.DKIM(raw)
+        checker = dkim.DKIM(raw, logger=logger)
+        failures: list[str] = []
         reason = None
         try:
-            result = "pass" if checker.verify(idx=index, dnsfunc=_dkim_dnsfunc) else "fail"
-        except dkim.DnsTimeoutError as exc:
-            result, reason = "temperror", str(exc)
+            passed = checker.verify(idx=index, dnsfunc=_dkim_dnsfunc(failures))
+            result = "pass" if passed else "fail"
         except dkim.DKIMException as exc:
             result, reason = ("permerror" if "key" in str(exc).lower() else "fail"), str(exc)
+        if failures and result != "pass":
+            result, reason = "temperror", failures[0]
         fields = getattr(checker, "signature_fields", None) or {}
         results.append(
             DKIMAuthenticationResult(
