@@ -321,6 +321,13 @@ class PipeRuntime:
             **kwargs,
         )
 
+    def recorded(self, view: str) -> list[dict]:
+        """Everything one view of the test project recorded, oldest first."""
+        path = self.records / f"{view}.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
     def seen(self, message_id: str) -> list[dict]:
         """What the test project's views recorded for one message."""
         want = bare_message_id(message_id)
