@@ -132,3 +132,30 @@ def test_a_forged_bounce_to_the_verp_route_is_refused(mta, pipe_runtime):
     if mta.name == "postfix":
         assert result.dsn == "5.7.1", log
     assert pipe_runtime.seen(sub.message_id) == []
+
+
+# The warm path: runmailserver checks the token at RCPT time -----------------
+
+
+def test_signed_addresses_through_runmailserver(warm_mta, pipe_runtime):
+    from .test_warm_path import send as send_warm
+
+    good = signed("reply-46", bind=SENDER, expires=3600)
+    bad = tamper(signed("reply-47", expires=3600))
+    sub, results = send_warm(warm_mta, [good, bad])
+    log = warm_mta.log_for(sub)
+
+    assert results[good].state == "delivered", log
+    assert results[bad].state == "bounced", log
+    if warm_mta.name == "postfix":
+        assert results[bad].dsn == "5.7.1", log
+    [seen] = pipe_runtime.seen(sub.message_id)
+    assert seen["view"] == "signed" and seen["bound"] == SENDER and seen["transport"] == "lmtp"
+
+
+def test_a_tampered_token_is_refused_during_smtp(postfix_lmtp, mailserver):
+    """contrib's reject_unverified_recipient asks the server: refused in the dialogue."""
+    bad, good = tamper(signed("reply-48")), signed("reply-49")
+    replies = postfix_lmtp.rcpt_replies(SENDER, [bad, good])
+    assert replies[bad][0] == 550 and "5.7.1" in replies[bad][1], replies
+    assert replies[good][0] == 250, replies
