@@ -76,7 +76,7 @@ class _Base32Signer(signing.Signer):
 
     def signature(self, value: str | bytes, key: str | bytes | None = None) -> str:
         digest = salted_hmac(
-            self.salt + "signer", value, key or self.key, algorithm=self.algorithm
+            f"{self.salt!s}signer", value, key or self.key, algorithm=self.algorithm
         ).digest()
         return base64.b32encode(digest).decode("ascii").lower()[: self.length]
 
