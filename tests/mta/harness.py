@@ -236,6 +236,14 @@ class PipeRuntime:
         for dist in server_dists:
             _copy_distribution(dist, purelib)
         self.has_server = bool(server_dists)
+        # request.authentication's parser (pure Python, from the trust
+        # extra), for the milter tests; lxml and the rest of the extra stay out.
+        try:
+            trust_dists = _dependency_closure(["authres", "publicsuffix2"])
+        except HarnessError:
+            trust_dists = []
+        for dist in trust_dists:
+            _copy_distribution(dist, purelib)
         # The code under test, straight from the checkout.
         shutil.copytree(
             REPO / "mailserver",

@@ -17,4 +17,5 @@ urlpatterns = [
     # Reply-by-mail: a signed reply address, and the VERP bounce route.
     mailbox(r"^reply-(?P<n>\d+)@mail\.test$", views.signed, name="signed", signed=True),
     bounce_route(r"^verp@mail\.test$", name="verp", view=views.verp),
+    mailbox(r"^whois@mail\.test$", views.whois, name="whois"),
 ]

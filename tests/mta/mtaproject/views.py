@@ -110,6 +110,21 @@ def verp(request):
     return response
 
 
+def whois(request):
+    """What the trusted Authentication-Results say of the sender."""
+    auth = request.authentication
+    record(
+        "whois",
+        request,
+        results=[[r.method, r.result] for r in auth.results],
+        verified=request.sender_verified,
+        reason=request.sender_verified_reason,
+        ignored=auth.ignored,
+        headers=request.get_all("Authentication-Results"),
+    )
+    return EmailIgnoreResponse()
+
+
 def noisy(request, *args, **kwargs):
     """Writes to stdout and stderr, warns and logs before failing: none of
     it may reach the MTA ahead of the status line."""
