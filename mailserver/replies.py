@@ -26,7 +26,16 @@ and the part above the quote turned into text here.
 from __future__ import annotations
 
 import functools
+import logging
 from html.parser import HTMLParser
+
+logger = logging.getLogger("mailserver.replies")
+
+# How much of a body is searched for the quote (the new text is at its
+# top), and how much of the new text for a signature (at its end): the
+# libraries' time grows with what they read, and a message may be 25 MB.
+QUOTE_SCAN = 16_000
+SIGNATURE_SCAN = 2_000
 
 # Languages whose attribution lines are recognised; mail-parser-reply's codes.
 LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pl", "sv", "da", "cs", "ja", "ko", "zh"]
@@ -141,16 +150,38 @@ def _above_quote_html(html: str) -> str:
 
 
 def _without_signature(text: str) -> str:
-    message = _signature_parser().read(text)
-    return message.replies[0].body if message.replies else text
+    """
+    The text without the signature at its end. mail-parser-reply's time grows
+    fast with the length of what it reads (seconds for 100 KB), and a
+    signature is in the last lines: it reads only the last SIGNATURE_SCAN
+    characters, from a line's start.
+    """
+    head, tail = "", text
+    if len(text) > SIGNATURE_SCAN:
+        cut = text.find("\n", len(text) - SIGNATURE_SCAN)
+        if cut > 0:
+            head, tail = text[: cut + 1], text[cut + 1 :]
+    message = _signature_parser().read(tail)
+    return head + (message.replies[0].body if message.replies else tail)
 
 
 def reply_text(text: str | None, html: str | None = None) -> str:
-    """The new text of a reply, from its plain text part, else its HTML part."""
+    """
+    The new text of a reply, from its plain text part, else its HTML part.
+    Mail is the sender's to shape: should a library fail on it, the whole
+    text is returned (and the failure logged), never an exception.
+    """
     if text is not None and text.strip():
-        top = _above_quote(text.replace("\r\n", "\n"))
+        text = text[:QUOTE_SCAN].replace("\r\n", "\n")
+        read, body = _above_quote, text
     elif html is not None and html.strip():
-        top = _above_quote_html(html)
+        read, body = _above_quote_html, html[: QUOTE_SCAN * 2]
     else:
         return ""
-    return _without_signature(top).strip()
+    try:
+        return _without_signature(read(body)).strip()
+    except (ImportError, RecursionError):
+        raise
+    except Exception:
+        logger.warning("Could not find the new text of a reply", exc_info=True)
+        return (text if read is _above_quote else html_to_text(body)).strip()

@@ -56,3 +56,13 @@ def test_html_to_text_marks_quotes_and_skips_styles():
         "<blockquote><div>old</div><div>older</div></blockquote>"
     )
     assert html_to_text(html) == "New & bold\n> old\n> older\n"
+
+
+def test_a_huge_body_is_read_from_its_top_only():
+    from mailserver.replies import QUOTE_SCAN
+
+    new = "First line.\n" + "word " * 10 + "\n"
+    body = new + "\nOn Tue, Dec 1, 2026 at 10:00 AM Help Desk <help@x.org> wrote:\n"
+    body += "> old\n" * 500_000
+    assert normal(reply_text(body)) == normal(new)
+    assert len(reply_text("x" * (QUOTE_SCAN * 10))) == QUOTE_SCAN
