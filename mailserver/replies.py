@@ -171,17 +171,18 @@ def reply_text(text: str | None, html: str | None = None) -> str:
     Mail is the sender's to shape: should a library fail on it, the whole
     text is returned (and the failure logged), never an exception.
     """
-    if text is not None and text.strip():
-        text = text[:QUOTE_SCAN].replace("\r\n", "\n")
-        read, body = _above_quote, text
-    elif html is not None and html.strip():
-        read, body = _above_quote_html, html[: QUOTE_SCAN * 2]
+    is_html = not (text and text.strip())
+    if not is_html:
+        body = (text or "")[:QUOTE_SCAN].replace("\r\n", "\n")
+    elif html and html.strip():
+        body = html[: QUOTE_SCAN * 2]
     else:
         return ""
     try:
-        return _without_signature(read(body)).strip()
-    except (ImportError, RecursionError):
-        raise
+        top = _above_quote_html(body) if is_html else _above_quote(body)
+        return _without_signature(top).strip()
+    except ImportError:
+        raise  # the trust extra is missing: say so, do not guess
     except Exception:
         logger.warning("Could not find the new text of a reply", exc_info=True)
-        return (text if read is _above_quote else html_to_text(body)).strip()
+        return (html_to_text(body) if is_html else body).strip()
