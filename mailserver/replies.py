@@ -4,7 +4,7 @@ and their signature, as ``request.reply_text``.
 
 Two maintained libraries (the ``trust`` extra) do the reading, each for
 what it does best on the corpus of tests/trust/replies.py (Gmail, Outlook,
-Apple Mail and Thunderbird replies in seven languages, plain and HTML;
+Apple Mail and Thunderbird replies in six languages, plain and HTML;
 ``python benchmarks/reply_text.py`` prints the figures):
 
 - ``quotequail`` finds where the quoted message starts, in plain text and
