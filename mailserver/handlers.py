@@ -220,6 +220,13 @@ class MailHandler:
             # patterns saw.
             raise RecipientNotFound(address=request.recipient, tried=exc.tried) from None
         request.resolver_match = match
+        if match.signed:
+            # Before any view or view middleware: a forged, altered, expired
+            # or misbound reply address is refused with 5.7.1 (the same
+            # check runmailserver makes at RCPT time, plus the binding).
+            from .signing import verify
+
+            request.signature = match.signature = verify(match, request.address, request)
         callback, args, kwargs = match.func, match.args, match.kwargs
         response = None
         for process_view in self._view_middleware:

@@ -236,6 +236,14 @@ class PipeRuntime:
         for dist in server_dists:
             _copy_distribution(dist, purelib)
         self.has_server = bool(server_dists)
+        # request.authentication's parser (pure Python, from the trust
+        # extra), for the milter tests; lxml and the rest of the extra stay out.
+        try:
+            trust_dists = _dependency_closure(["authres", "publicsuffix2"])
+        except HarnessError:
+            trust_dists = []
+        for dist in trust_dists:
+            _copy_distribution(dist, purelib)
         # The code under test, straight from the checkout.
         shutil.copytree(
             REPO / "mailserver",
@@ -320,6 +328,13 @@ class PipeRuntime:
             cwd="/",
             **kwargs,
         )
+
+    def recorded(self, view: str) -> list[dict]:
+        """Everything one view of the test project recorded, oldest first."""
+        path = self.records / f"{view}.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
 
     def seen(self, message_id: str) -> list[dict]:
         """What the test project's views recorded for one message."""
