@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from contextlib import contextmanager
 from email.message import Message
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from ..envelope import Envelope
 from ..handlers import Result, dispatch
@@ -47,9 +48,40 @@ class Client:
         message_started.disconnect(close_old_connections)
         message_finished.disconnect(close_old_connections)
         try:
-            return dispatch(
-                raw, Envelope(recipient=recipient, **values), mailconf=self.mailconf
-            )
+            with _commit_hooks_of_a_test():
+                return dispatch(
+                    raw, Envelope(recipient=recipient, **values), mailconf=self.mailconf
+                )
         finally:
             message_started.connect(close_old_connections)
             message_finished.connect(close_old_connections)
+
+
+@contextmanager
+def _commit_hooks_of_a_test():
+    """
+    With mailserver.store, replies are sent when the message's transaction
+    commits. Inside a test's transaction (TestCase, pytest-django's ``db``)
+    nothing commits, so what the commit would have run (sending the
+    replies) runs when dispatch returns, as the real commit would have.
+    """
+    from ..handlers import store_installed
+
+    if not store_installed():
+        yield
+        return
+    started = {
+        c.alias: len(c.run_on_commit) for c in connections.all(initialized_only=True)
+    }
+    try:
+        yield
+    finally:
+        for connection in connections.all(initialized_only=True):
+            if not connection.in_atomic_block:
+                continue  # it committed, and ran them itself
+            start = started.get(connection.alias, 0)
+            while len(connection.run_on_commit) > start:
+                hooks = connection.run_on_commit[start:]
+                del connection.run_on_commit[start:]
+                for _savepoints, hook, *_robust in hooks:
+                    hook()
