@@ -45,7 +45,9 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=8, help="which messages the faults strike")
     parser.add_argument("--timeout", type=float, help="for Postfix to finish (from the size)")
-    parser.add_argument("--keep", action="store_true", help="keep the run's directory")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the run's directory and database"
+    )
     args = parser.parse_args()
 
     reason = missing_prerequisites("postfix") or (
@@ -70,6 +72,7 @@ def main() -> int:
         seed=args.seed,
         timeout=args.timeout,
         progress=lambda line: print(line, flush=True),
+        keep_database=args.keep,
     )
     started = time.monotonic()
     try:

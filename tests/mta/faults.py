@@ -219,6 +219,10 @@ class Injection:
         for number in range(count):
             msg = make_message(subject=f"fault run, message {number}", sender=SENDER, to=RECIPIENT)
             msg[NUMBER_HEADER] = str(number)
+            # Written by the sender, so the same in a re-sent copy. Without
+            # it Postfix adds one as it takes each copy in, and copies taken
+            # in different seconds are different messages.
+            msg["Date"] = formatdate()
             data = msg.as_bytes(policy=email.policy.SMTP)
             keyed.append(((number, 0), (number, 0, data)))
             faults = Faults.for_message(seed, number)
@@ -338,6 +342,7 @@ class Figures:
     queue_left: int = 0
     inbound: dict[str, int] | None = None
     outbox: dict[str, int] | None = None
+    replayed: int = 0  # deliveries the store answered from its record
     # Time.
     inject_seconds: float = 0.0
     deliver_seconds: float = 0.0
@@ -405,7 +410,7 @@ class Figures:
             f"  view        {self.view_runs} runs; raised on the first attempt "
             f"{self.view_raised} times (plan: {percent(RAISES_PER_BLOCK)}% of messages)",
             f"  kills       {kills} SIGKILLs to {what} ({where}; "
-            f"{self.timers_outlived} timers outlived their process)"
+            f"{self.timers_outlived} timers armed in a process that ended first)"
             + (f"; restarted {self.server_restarts} times" if self.path == "lmtp" else ""),
             f"  sends       {self.send_failures} of {self.send_attempts} failed "
             f"(plan: {SEND_FAIL_PERCENT}%)",
@@ -432,7 +437,10 @@ class Figures:
             f"{self.transmissions - self.replies} of them a reply sent again",
         ]
         if self.store:
-            lines.append(f"  store       inbound {self.inbound}, outbox {self.outbox}")
+            lines.append(
+                f"  store       inbound {self.inbound}, outbox {self.outbox}; "
+                f"{self.replayed} deliveries answered from the record"
+            )
         problems = self.problems()
         verdict = "FAIL: " + "; ".join(problems) if problems else "PASS"
         lines.append(f"  result      {verdict}")
@@ -454,6 +462,7 @@ class FaultRun:
     seed: int = 8
     timeout: float | None = None  # for Postfix to finish; by default from the size
     progress: object = None  # a callable taking a line of text
+    keep_database: bool = False  # for a look afterwards (PostgreSQL; SQLite's is a file)
 
     def run(self) -> Figures:
         if self.path not in TRANSPORTS:
@@ -477,6 +486,7 @@ class FaultRun:
                     "DATABASES": {"default": db.settings(runtime)},
                     "INSTALLED_APPS": apps,
                     "FAULT_SEED": self.seed,
+                    "MAIL_STORE_ROOT": str(runtime.records / "store"),
                     "MAIL_SERVER_WORKERS": self.concurrency,
                 }
             )
@@ -489,7 +499,10 @@ class FaultRun:
                 self.postfix.stop()
             if self.server is not None:
                 self.server.stop()
-            db.drop()
+            if not self.keep_database:
+                db.drop()
+            elif self.progress:
+                self.progress(f"kept the database: {db.settings(runtime)}")
 
     def _database(self):
         if self.database == "postgres":
@@ -606,6 +619,7 @@ class FaultRun:
         figures.rows_per_message = {int(k): v for k, v in report["rows_per_message"].items()}
         figures.inbound = report.get("inbound")
         figures.outbox = report.get("outbox")
+        figures.replayed = report.get("replayed", 0)
         ledger = Ledger(runtime.records)
         figures.view_runs = sum(ledger.counts("view").values())
         figures.view_raised = len(ledger.entries("raised"))

@@ -23,6 +23,9 @@ EMAIL_BACKEND = "faultproject.backends.FlakyEmailBackend"
 # The outbox retries soon, so that sendreplies can drain it within the run.
 MAIL_OUTBOX_RETRY_DELAY = 1
 MAIL_OUTBOX_MAX_RETRY_DELAY = 2
+# A reply claimed by a process that was then killed is free again after
+# this; a send here takes milliseconds.
+MAIL_OUTBOX_LEASE = 5
 
 # runmailserver: one worker per delivery Postfix makes at once.
 MAIL_SERVER_WORKERS = 20

@@ -25,8 +25,10 @@ class Command(BaseCommand):
             "store": apps.is_installed("mailserver.store"),
         }
         if report["store"]:
-            from mailserver.store.models import InboundMessage, OutboundMessage
+            from mailserver.store.models import InboundAttempt, InboundMessage, OutboundMessage
 
             report["inbound"] = by_status(InboundMessage.objects.all())
             report["outbox"] = by_status(OutboundMessage.objects.all())
+            # Deliveries of a finished message, answered from its record.
+            report["replayed"] = InboundAttempt.objects.filter(replayed=True).count()
         self.stdout.write(json.dumps(report))
