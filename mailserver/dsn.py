@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message
 
-from .request import header_text
+from .mime import decode_payload, decode_text, header_text, parse_message
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status")
@@ -83,14 +83,14 @@ class DeliveryReport:
 
 def is_report(message: Message) -> bool:
     return message.get_content_type() == "multipart/report" and (
-        (message.get_param("report-type") or "").lower() in ("delivery-status", "")
+        str(message.get_param("report-type") or "").lower() in ("delivery-status", "")
         and any(p.get_content_type() in _REPORT_TYPES for p in _children(message))
     )
 
 
 def _children(message: Message) -> list[Message]:
     payload = message.get_payload()
-    return payload if isinstance(payload, list) else []
+    return [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
 
 
 def _status_blocks(part: Message) -> list[Message]:
@@ -104,11 +104,7 @@ def _status_blocks(part: Message) -> list[Message]:
         return blocks
     from email.parser import Parser
 
-    from .request import decode_payload
-
-    text = decode_payload(part)
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
+    text = decode_payload(part).decode("utf-8", "replace")
     return [
         Parser().parsestr(chunk.strip() + "\n", headersonly=True)
         for chunk in re.split(r"\r?\n\s*\r?\n", text)
@@ -152,13 +148,9 @@ def parse_report(message: Message) -> DeliveryReport | None:
             inner = _children(part)
             report.returned_message = inner[0] if inner else None
         elif ctype in ("text/rfc822-headers", "text/global-headers"):
-            from .request import decode_payload, parse_message
-
             report.returned_message = parse_message(decode_payload(part))
         elif not report.explanation and part.get_content_maintype() in ("text", "multipart"):
             # The human-readable part: text, or text among alternatives.
-            from .request import decode_text
-
             text = next((p for p in part.walk() if p.get_content_type() == "text/plain"), None)
             if text is not None:
                 report.explanation = decode_text(text)

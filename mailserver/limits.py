@@ -72,7 +72,7 @@ def check_structure(message) -> None:
 
 
 def _longest_line(name: str, value) -> int:
-    """The longest physical line of a field as it came (see request._Policy)."""
+    """The longest physical line of a field as it came (see mime._Policy)."""
     longest = getattr(value, "longest_line", None)
     if longest is not None:
         return longest

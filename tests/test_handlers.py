@@ -4,7 +4,8 @@ import pytest
 from django.core import mail
 from django.db import connection
 
-from mailserver import EmailIgnoreResponse, EmailResponse, Outcome, signals
+from mailserver import EmailDeferResponse, EmailIgnoreResponse, EmailResponse, Outcome, signals
+from mailserver.exceptions import TemporaryFailure
 from mailserver.test import Client
 from tests.mailapp.models import Comment, Ticket
 
@@ -20,8 +21,13 @@ It is on fire.
 """
 
 
-def send(recipient, raw=MESSAGE, sender="ann@example.org"):
-    return Client().send(raw, recipient=recipient, sender=sender)
+def send(recipient, raw=MESSAGE, sender="ann@example.org", **client_options):
+    return Client(**client_options).send(raw, recipient=recipient, sender=sender)
+
+
+def send_as_the_mta_would(recipient, raw=MESSAGE, sender="ann@example.org"):
+    """A view's bug comes back as the deferral the MTA gets, not raised in the test."""
+    return send(recipient, raw, sender, raise_request_exception=False)
 
 
 def test_the_original_example_replies():
@@ -49,7 +55,7 @@ def test_unknown_recipient_bounces_with_5_1_1():
 def test_http404_from_a_view_is_an_unknown_recipient():
     result = send("99-reply@tickets.example.com")
     assert result.outcome is Outcome.UNKNOWN_RECIPIENT
-    assert "99-reply@tickets.example.com" in result.text
+    assert "99-reply@tickets.example.com" in result.status_text
 
 
 @pytest.mark.django_db
@@ -69,7 +75,7 @@ def test_an_exception_in_a_view_defers_and_reports(caplog, settings):
     signals.got_message_exception.connect(on_exception)
     try:
         with caplog.at_level(logging.ERROR, logger="mailserver.request"):
-            result = send("broken@example.com")
+            result = send_as_the_mta_would("broken@example.com")
     finally:
         signals.got_message_exception.disconnect(on_exception)
     assert result.outcome is Outcome.TEMPORARY_FAILURE and result.exit_code == 75
@@ -78,6 +84,7 @@ def test_an_exception_in_a_view_defers_and_reports(caplog, settings):
     [record] = [r for r in caplog.records if r.name == "mailserver.request"]
     assert record.exc_info[0] is RuntimeError
     assert seen and seen[0][0] == "broken@example.com"
+    assert result.exception is seen[0][1] and isinstance(result.exception, RuntimeError)
     [admin_mail] = mail.outbox
     assert admin_mail.to == ["admin@example.com"]
     assert "RuntimeError: the view is broken" in admin_mail.body
@@ -85,13 +92,15 @@ def test_an_exception_in_a_view_defers_and_reports(caplog, settings):
 
 def test_no_admin_mail_in_debug(settings):
     settings.DEBUG = True
-    assert send("broken@example.com").outcome is Outcome.TEMPORARY_FAILURE
+    assert send_as_the_mta_would("broken@example.com").outcome is Outcome.TEMPORARY_FAILURE
     assert mail.outbox == []
 
 
 def test_a_view_returning_none_is_a_bug_not_a_bounce(caplog):
+    with pytest.raises(ValueError, match="didn't return a response"):
+        send("none@example.com")
     with caplog.at_level(logging.ERROR, logger="mailserver.request"):
-        result = send("none@example.com")
+        result = send_as_the_mta_would("none@example.com")
     assert result.outcome is Outcome.TEMPORARY_FAILURE
     assert "didn't return a response" in caplog.text
 
@@ -159,12 +168,14 @@ def test_missing_root_mailconf_defers(settings):
     result = send("onedest@bugs.example.com")
     assert result.outcome is Outcome.MISCONFIGURED
     settings.ROOT_MAILCONF = "tests.mailapp.does_not_exist"
-    assert send("onedest@bugs.example.com").outcome is Outcome.TEMPORARY_FAILURE
+    result = send_as_the_mta_would("onedest@bugs.example.com")
+    assert result.outcome is Outcome.TEMPORARY_FAILURE
+    assert isinstance(result.exception, ModuleNotFoundError)
 
 
 def test_failure_to_send_the_reply_defers(settings):
     settings.EMAIL_BACKEND = "tests.test_handlers.BrokenBackend"
-    result = send("onedest@bugs.example.com")
+    result = send_as_the_mta_would("onedest@bugs.example.com")
     assert result.outcome is Outcome.TEMPORARY_FAILURE
     assert not result.reply_sent
 
@@ -278,7 +289,7 @@ def test_middleware_chain(settings):
         ("after", Outcome.IGNORED),
     ]
     Recorder.calls = []
-    assert send("broken@example.com").outcome is Outcome.TEMPORARY_FAILURE
+    assert send_as_the_mta_would("broken@example.com").outcome is Outcome.TEMPORARY_FAILURE
     assert ("exception", "RuntimeError") in Recorder.calls
     # The outer middleware sees a response, not the exception.
     assert Recorder.calls[-1] == ("after", Outcome.TEMPORARY_FAILURE)
@@ -304,3 +315,22 @@ def test_client_with_its_own_mailconf():
     assert client.send(MESSAGE, recipient="onedest").outcome is Outcome.DELIVERED
     assert client.send(MESSAGE, recipient="onedest@bugs.example.com").outcome is Outcome.DELIVERED
     assert client.send(MESSAGE, recipient="other").outcome is Outcome.UNKNOWN_RECIPIENT
+
+
+def test_status_text_is_not_the_body():
+    # request.text is the message's body; the status line's text is status_text.
+    result = send("defer@example.com")
+    assert result.status_text == "database busy"
+    assert result.request.text == "It is on fire.\n"
+    response = EmailDeferResponse("not now")
+    assert response.status_text == "not now" and not hasattr(response, "text")
+    assert TemporaryFailure("busy").status_text == "busy"
+
+
+def test_result_text_still_reads_but_warns():
+    from mailserver.deprecation import RemovedInMailserver02Warning
+
+    result = send("defer@example.com")
+    with pytest.warns(RemovedInMailserver02Warning, match="status_text"):
+        assert result.text == "database busy"
+    assert issubclass(RemovedInMailserver02Warning, DeprecationWarning)

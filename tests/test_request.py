@@ -185,7 +185,7 @@ def test_header_objects_are_parsed_once_and_shared():
     from email import policy
     from email.parser import BytesParser
 
-    from mailserver.request import parse_message
+    from mailserver.mime import parse_message
 
     raw = b"Content-Type: text/plain; charset=utf-8\nFrom: Ann <ann@example.org>\n\nhi\n"
     a, b = parse_message(raw), parse_message(raw)

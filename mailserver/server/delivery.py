@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 
+from ..addresses import check_recipient, check_sender
 from ..envelope import Envelope
 from ..exceptions import MailException
 from ..limits import too_big
@@ -36,10 +37,7 @@ from .protocol import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aiosmtpd.smtp import Envelope as SMTPEnvelope
-    from aiosmtpd.smtp import Session
-
-    from .protocol import SessionMixin
+    from .protocol import MailEnvelope, MailSession, SessionMixin
     from .server import MailServer
 
 logger = logging.getLogger("mailserver.server")
@@ -89,6 +87,10 @@ class Delivery:
             if name == "SIZE" and value.isdigit() and limit and int(value) > limit:
                 refusal = too_big(value, limit)
                 return refusal.outcome.reply(str(refusal))
+        try:
+            check_sender(address)
+        except MailException as exc:
+            return exc.outcome.reply(str(exc))
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return MAIL_OK
@@ -104,6 +106,9 @@ class Delivery:
             return TOO_MANY_RECIPIENTS
         started = time.perf_counter()
         try:
+            # The sender's own faults first: an address that is none (5.1.3),
+            # then one that no pattern matches (5.1.1).
+            check_recipient(address)
             resolve(address, self.server.mailconf)
         except MailException as exc:
             # RecipientNotFound (5.1.1), or a broken mailconf (4.3.5).
@@ -118,25 +123,25 @@ class Delivery:
         return RCPT_OK
 
     def _log_refused(self, protocol, envelope, address, outcome, started) -> None:
-        base = self.envelope(protocol, protocol.session, envelope)
+        base = self.envelope(protocol, *protocol.state())
         log_delivery(base.for_recipient(address), outcome, "", time.perf_counter() - started)
 
     def envelope(
-        self, protocol: SessionMixin, session: Session, envelope: SMTPEnvelope
+        self, protocol: SessionMixin, session: MailSession, envelope: MailEnvelope
     ) -> Envelope:
         """Our envelope for what the client said; the recipient is filled in per recipient."""
-        raw = envelope.content or b""
+        raw = envelope.content if isinstance(envelope.content, bytes) else b""
         return Envelope(
             # "<>", the null reverse-path, becomes "" in Envelope itself.
             sender=envelope.mail_from,
             queue_id=session.xforward.get("IDENT") or received_queue_id(raw),
             client_address=session.xforward.get("ADDR", ""),
-            size=getattr(envelope, "size", None),
+            size=envelope.size,
             transport="lmtp" if protocol.lmtp else "smtp",
         )
 
     async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
-        self, server: SessionMixin, session: Session, envelope: SMTPEnvelope
+        self, server: SessionMixin, session: MailSession, envelope: MailEnvelope
     ) -> list[str]:
         """
         One reply per accepted recipient, in the order they were given.
@@ -146,14 +151,13 @@ class Delivery:
         """
         base = self.envelope(server, session, envelope)
         recipients = list(envelope.rcpt_tos)
+        raw = envelope.content
         try:
-            if envelope.content is None:
-                refusal = too_big(envelope.size, self.server.max_size)
+            if not isinstance(raw, bytes):  # None: over the size limit
+                refusal = too_big(envelope.size or 0, self.server.max_size or 0)
                 results = refuse(base, recipients, refusal)
             else:
-                results = await self._deliver(
-                    envelope.content, base, recipients, mailconf=self.server.mailconf
-                )
+                results = await self._deliver(raw, base, recipients, mailconf=self.server.mailconf)
         except Exception:
             logger.exception("Deferred a message: the worker failed")
             return [Outcome.TEMPORARY_FAILURE.reply()] * len(recipients)

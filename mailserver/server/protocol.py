@@ -25,7 +25,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, syntax
+from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from ..wire import dot_unstuff, unxtext
 
@@ -63,6 +63,8 @@ AIOSMTPD_CONTRACT = {
         "push": ["self", "status"],
         "connection_made": ["self", "transport"],
         "connection_lost": ["self", "error"],
+        "_create_session": ["self"],
+        "_create_envelope": ["self"],
     },
     # Set on each connection, read here: the stream DATA is read from.
     "instance": ["_reader", "session", "envelope", "transport", "event_handler"],
@@ -82,7 +84,32 @@ READ_LIMIT = 1 << 16
 FOREVER = 365 * 24 * 3600
 
 
-class SessionMixin:
+class MailSession(Session):
+    """aiosmtpd's per-connection state, and ours beside it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        super().__init__(loop)
+        # What the client said with XFORWARD, for this transaction's log line.
+        self.xforward: dict[str, str] = {}
+
+
+class MailEnvelope(Envelope):
+    """aiosmtpd's transaction, and the size of its message once read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size: int | None = None
+
+
+# For the type checker the mixin is an SMTP, whose members it uses; at run
+# time it stays a plain mixin ahead of LMTP or SMTP in the bases.
+if TYPE_CHECKING:
+    _Protocol = SMTP
+else:
+    _Protocol = object
+
+
+class SessionMixin(_Protocol):
     """What both conversations add to aiosmtpd's."""
 
     lmtp = False
@@ -97,6 +124,7 @@ class SessionMixin:
     # Connection -----------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
         refusal = self.server.admit(transport)
         if refusal:
             # Before aiosmtpd sets up the session: only this line is said.
@@ -105,9 +133,13 @@ class SessionMixin:
             transport.close()
             return
         super().connection_made(transport)
-        # What the client said with XFORWARD, for this transaction's log line.
-        self.session.xforward = {}
         self.server.session_opened(self)
+
+    def _create_session(self) -> MailSession:
+        return MailSession(self.loop)
+
+    def _create_envelope(self) -> MailEnvelope:
+        return MailEnvelope()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.refused:
@@ -120,7 +152,7 @@ class SessionMixin:
     def goodbye(self, reply: str) -> None:
         """Say ``reply`` unasked and close, as RFC 5321 allows for 421."""
         transport = self.transport
-        if transport is not None and not transport.is_closing():
+        if isinstance(transport, asyncio.Transport) and not transport.is_closing():
             transport.write(reply.encode("ascii", "backslashreplace") + b"\r\n")
             transport.close()
 
@@ -134,8 +166,17 @@ class SessionMixin:
 
     def _set_rset_state(self) -> None:
         super()._set_rset_state()
-        if self.session is not None:  # None before the first connection
+        if isinstance(self.session, MailSession):  # None before the first connection
             self.session.xforward = {}
+
+    def state(self) -> tuple[MailSession, MailEnvelope]:
+        """
+        The session and the transaction, as made by the methods above. A
+        method, not a property: aiosmtpd reads every attribute of a new
+        protocol object, before there is a session.
+        """
+        assert isinstance(self.session, MailSession) and isinstance(self.envelope, MailEnvelope)
+        return self.session, self.envelope
 
     @syntax("XFORWARD attribute=value ...")
     async def smtp_XFORWARD(self, arg: str | None) -> None:
@@ -153,7 +194,8 @@ class SessionMixin:
         if not attributes:
             await self.push(XFORWARD_SYNTAX)
             return
-        self.session.xforward.update(attributes)
+        session, _ = self.state()
+        session.xforward.update(attributes)
         await self.push(XFORWARD_OK)
 
     @syntax("DATA")
@@ -162,11 +204,11 @@ class SessionMixin:
             return
         if await self.check_auth_needed("DATA"):
             return
-        assert self.envelope is not None
+        session, envelope = self.state()
         if arg:
             await self.push(DATA_SYNTAX)
             return
-        if not self.envelope.rcpt_tos:
+        if not envelope.rcpt_tos:
             await self.push(NO_RECIPIENTS)
             return
         self.busy = True
@@ -175,10 +217,10 @@ class SessionMixin:
             raw, size = await self.read_data(self.server.max_size)
             # As aiosmtpd's own DATA leaves them for its handle_DATA hook;
             # the content is None when the message was over the limit.
-            self.envelope.content = self.envelope.original_content = raw
-            self.envelope.size = size
+            envelope.content = envelope.original_content = raw
+            envelope.size = size
             self._reset_timeout(FOREVER)
-            replies = await self.event_handler.handle_DATA(self, self.session, self.envelope)
+            replies = await self.event_handler.handle_DATA(self, session, envelope)
             self._reset_timeout()
             if not self.lmtp:
                 replies = replies[:1]
@@ -187,7 +229,7 @@ class SessionMixin:
         finally:
             self.busy = False
             self._set_post_data_state()
-            self.session.xforward = {}
+            session.xforward = {}
         if self.server.draining:
             self.goodbye(self.server.reply(SHUTTING_DOWN))
 

@@ -50,6 +50,11 @@ class MailServer:
         asyncio.run(server.serve(handle_signals=True))
     """
 
+    # Made in start(), in the event loop that serves.
+    _loop: asyncio.AbstractEventLoop
+    _no_sessions: asyncio.Event
+    _done: asyncio.Future[None]
+
     def __init__(
         self,
         bind: str | Endpoint | None = None,
@@ -84,9 +89,6 @@ class MailServer:
         self.forced = False
         self.address: Endpoint | None = None  # where it listens, once started
         self._listener: asyncio.AbstractServer | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._no_sessions: asyncio.Event | None = None
-        self._done: asyncio.Future | None = None
         self._signals = False
 
     @property

@@ -1,4 +1,10 @@
-"""pytest fixtures, registered through the ``pytest11`` entry point."""
+"""
+pytest fixtures, registered through the ``pytest11`` entry point.
+
+pytest imports this module in every run of every project that has the
+package installed: it imports nothing of the package or of Django until a
+fixture is used.
+"""
 
 import pytest
 
@@ -9,3 +15,11 @@ def mail_client():
     from mailserver.test import Client
 
     return Client()
+
+
+@pytest.fixture
+def mail_factory():
+    """A :class:`mailserver.test.RequestFactory`, to build requests for calling views directly."""
+    from mailserver.test import RequestFactory
+
+    return RequestFactory()
