@@ -42,6 +42,7 @@ import smtplib
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
@@ -325,7 +326,7 @@ class Figures:
     # Faults that struck (the plan says which may; these happened).
     view_raised: int = 0
     kills: dict[str, int] = field(default_factory=dict)
-    timers_outlived: int = 0
+    timers_unfired: int = 0
     server_restarts: int = 0
     send_attempts: int = 0
     send_failures: int = 0
@@ -410,7 +411,7 @@ class Figures:
             f"  view        {self.view_runs} runs; raised on the first attempt "
             f"{self.view_raised} times (plan: {percent(RAISES_PER_BLOCK)}% of messages)",
             f"  kills       {kills} SIGKILLs to {what} ({where}; "
-            f"{self.timers_outlived} timers armed in a process that ended first)"
+            f"{self.timers_unfired} timers armed in a process that ended first)"
             + (f"; restarted {self.server_restarts} times" if self.path == "lmtp" else ""),
             f"  sends       {self.send_failures} of {self.send_attempts} failed "
             f"(plan: {SEND_FAIL_PERCENT}%)",
@@ -461,8 +462,13 @@ class FaultRun:
     store: bool = True
     seed: int = 8
     timeout: float | None = None  # for Postfix to finish; by default from the size
-    progress: object = None  # a callable taking a line of text
+    progress: Callable[[str], object] | None = None  # told how it goes, a line at a time
     keep_database: bool = False  # for a look afterwards (PostgreSQL; SQLite's is a file)
+    # What the run starts, for a look while it runs.
+    runtime: PipeRuntime = field(init=False)
+    postfix: Postfix | None = field(init=False, default=None)
+    server: ServerProcess | None = field(init=False, default=None)
+    watchdog: ServerWatchdog | None = field(init=False, default=None)
 
     def run(self) -> Figures:
         if self.path not in TRANSPORTS:
@@ -478,7 +484,6 @@ class FaultRun:
         )
         (self.root / "pipe").mkdir(parents=True)
         apps = ["mailserver", "faultproject"] + (["mailserver.store"] if self.store else [])
-        self.server = self.watchdog = self.postfix = None
         db.create()
         try:
             runtime.build(
@@ -625,7 +630,7 @@ class FaultRun:
         figures.view_raised = len(ledger.entries("raised"))
         killed = ledger.claims("killed")
         figures.kills = dict(Counter(killed.values()))
-        figures.timers_outlived = sum(1 for n in ledger.claims("armed") if killed.get(n) != "timer")
+        figures.timers_unfired = sum(1 for n in ledger.claims("armed") if killed.get(n) != "timer")
         sent = ledger.entries("sent")
         figures.send_failures = len(ledger.entries("send-failed"))
         figures.send_attempts = figures.send_failures + len(sent)
