@@ -81,7 +81,7 @@ def _delivery(raw: bytes, result) -> Delivery:
 
     delivery = Delivery(recipient=result.recipient, result=result)
     delivery.answered_from_record = isinstance(result, RecordedResult)
-    exc = result.exception
+    exc = result.exception or getattr(result.response, "exception", None)
     if exc is not None and not getattr(exc, "outcome", None):
         delivery.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if not result.recipient:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -17,11 +19,15 @@ def clean_address(value: str) -> str:
 
 
 def clean_addresses(value: str) -> list[str]:
-    """Addresses separated by commas or line breaks, each as clean_address takes it."""
+    """Envelope addresses separated by commas or line breaks, each as clean_address takes it."""
+    return [clean_address(item) for item in re.split(r"[,\n]", value) if item.strip()]
+
+
+def header_addresses(value: str) -> list[str]:
+    """The addresses of a From, To or Cc header's text, each as clean_address takes it."""
     from ...mime import split_addresses
 
-    found = [addr for _, addr in split_addresses(value.replace("\n", ","))]
-    return [clean_address(addr) for addr in found if addr]
+    return [clean_address(addr) for _, addr in split_addresses(value) if addr]
 
 
 class RerouteForm(forms.Form):
@@ -133,10 +139,14 @@ class ConductorForm(forms.Form):
         elif sender:
             data["envelope_sender"] = _field(clean_address, sender, "sender")
         else:
-            found = _field(clean_addresses, from_header, "from_email") if from_header else []
+            found = _field(header_addresses, from_header, "from_email") if from_header else []
             data["envelope_sender"] = found[0] if found else ""
-        recipients = data["recipients"] or ", ".join(v for v in (to_header, cc_header) if v)
-        data["envelope_recipients"] = _field(clean_addresses, recipients, "recipients")
+        if data["recipients"]:
+            recipients = _field(clean_addresses, data["recipients"], "recipients")
+        else:
+            recipients = _field(header_addresses, to_header, "to") if to_header else []
+            recipients += _field(header_addresses, cc_header, "cc") if cc_header else []
+        data["envelope_recipients"] = recipients
         if not data["envelope_recipients"]:
             raise ValidationError("No envelope recipient: give one, or a To or Cc header.")
         return data
