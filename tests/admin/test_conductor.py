@@ -73,7 +73,10 @@ def test_raw_source_is_dispatched_with_its_envelope_from_its_headers(conductor):
     response = conductor.post(URL, {"mode": "raw", "raw": raw.decode()})
     page = response.content.decode()
     recipients = dict(InboundMessage.objects.values_list("recipient", "status"))
-    assert recipients == {"help@desk.example.com": "processed", "nobody@desk.example.com": "bounced"}
+    assert recipients == {
+        "help@desk.example.com": "processed",
+        "nobody@desk.example.com": "bounced",
+    }
     assert set(InboundMessage.objects.values_list("sender", flat=True)) == {"carol@example.org"}
     assert "550 5.1.1" in page and "250 2.0.0 delivered" in page
     # Once more: the store knows it, and says so.

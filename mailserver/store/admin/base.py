@@ -34,7 +34,8 @@ class StoreAdmin(admin.ModelAdmin):
     show_full_result_count = False
     # No counts beside each filter's choices (Django 5's facets): a COUNT
     # per choice, on every page, is what a large table cannot afford.
-    show_facets = getattr(admin, "ShowFacets", None) and admin.ShowFacets.NEVER
+    if hasattr(admin, "ShowFacets"):  # Django 5.0+
+        show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
     list_per_page = 50
 

@@ -114,7 +114,7 @@ class ConductorForm(forms.Form):
         return [self[name] for name in ("sender", "recipients", "dry_run")]
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors:
             return data
         if data["mode"] == self.RAW:

@@ -7,6 +7,7 @@ its own permission and written to the admin log.
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
@@ -278,7 +279,7 @@ class InboundMessageAdmin(StoreAdmin):
             )
             if action == "incinerate"
             else 0,
-            action_checkbox_name=admin.helpers.ACTION_CHECKBOX_NAME,
+            action_checkbox_name=ACTION_CHECKBOX_NAME,
         )
 
     def replay_and_report(self, request, inbound, recipient=None):
