@@ -239,6 +239,12 @@ def test_a_support_person_at_work(browser, live_server, settings, staff):
     ticket = Ticket.objects.get(subject="Refund please")
     assert (reply.status, reply.subject) == ("sent", f"[#{ticket.pk}] Refund please")
     browser.screenshot("replayed")
+    # The reply it produced, on a page of its own.
+    browser.find("#mailstore-replies a").click()
+    browser.wait(lambda d: "outboundmessage" in d.current_url)
+    assert browser.find("#mailstore-status").text == "sent"
+    assert "We opened ticket" in browser.find("#mailstore-text").text
+    browser.screenshot("reply")
 
     # The conductor: a message composed in the admin, through the same core.
     browser.driver.get(f"{base}/admin/mailserver_store/inboundmessage/")
