@@ -12,7 +12,8 @@ The store's way through the dispatch core, for every transport.
 
 A temporary outcome rolls the view's work and its replies back; the
 attempt is then recorded in a transaction of its own. A finished message
-is answered from its record, and its view does not run again. Queued
+is answered from its record, and its view does not run again, unless a
+person replays it on purpose (see replay.py). Queued
 processing commits the row first (:func:`accept`) and runs
 :func:`process` later on the saved row.
 
@@ -39,6 +40,7 @@ from django.utils import timezone
 from ..envelope import Envelope
 from ..handlers import Raw, Result, handle_message, response_for_exception
 from ..status import Outcome
+from . import replay
 from .keys import fingerprint
 from .models import InboundAttempt, InboundMessage, OutboundMessage, storable
 from .storage import save_raw
@@ -182,7 +184,9 @@ def process(
 
     with transaction.atomic(using=using):
         inbound = take(candidate)
-        if inbound.is_finished:
+        # Finished: answered from the record, unless this is a deliberate
+        # replay of it (see replay.py), which runs the view again.
+        if inbound.is_finished and not replay.requested(inbound):
             _attempt(inbound, started, envelope, replayed=True)
             # The MTA's retry is the outbox's too: a reply left unsent (the
             # sender was down, or the process died sending it) goes now.
@@ -289,6 +293,13 @@ def _defer(candidate: InboundMessage, result: Result, started, envelope) -> None
     with transaction.atomic(using=_database(candidate)):
         inbound = take(candidate)
         if inbound.is_finished:
+            if replay.requested(inbound):
+                # A replay of a finished message failed: the record of the
+                # run that finished it stands; this attempt is added.
+                inbound.attempts += 1
+                inbound.last_error = storable(_error(result))
+                inbound.save(update_fields=["attempts", "last_error", "updated_at"])
+                _attempt(inbound, started, envelope, result=result)
             return
         inbound.status = InboundMessage.Status.DEFERRED
         _record_outcome(inbound, result)

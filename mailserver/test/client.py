@@ -153,10 +153,13 @@ class Client(RequestFactory):
         are envelope values; those not given come from the Client's own
         keyword arguments, then defaults: the sender is ``sender@example.com``.
         """
-        from django.db import close_old_connections
-
         from ..handlers import dispatch
-        from ..signals import got_message_exception, message_finished, message_started
+        from ..signals import (
+            close_old_connections,
+            got_message_exception,
+            message_finished,
+            message_started,
+        )
 
         raw, envelope = self._prepare(message, recipient, sender, fields)
         self.exception = None
