@@ -31,8 +31,12 @@ if TYPE_CHECKING:  # pragma: no cover
 LOGGER = "mailserver.delivery"
 
 CHUNK = 1 << 16
-# Messages larger than this are spooled to a temporary file.
-SPOOL_MEMORY = 1 << 20
+# Messages larger than this are spooled to a temporary file. Parsing holds
+# about three times a message's size at its peak (its lines, then the
+# payload they are joined into); a spool in memory would add a fourth, so
+# anything that large goes to disk, where reading it back costs far less
+# than parsing it.
+SPOOL_MEMORY = 1 << 18
 
 
 # Reading ----------------------------------------------------------------------
