@@ -92,7 +92,7 @@ def new_spool() -> IO[bytes]:
     """
     import tempfile
 
-    return tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # type: ignore[return-value]
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
 
 
 def receive(stream: IO[bytes], limit: int | None) -> tuple[IO[bytes], int]:

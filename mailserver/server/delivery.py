@@ -27,7 +27,8 @@ import logging
 import re
 import threading
 import time
-from typing import IO, TYPE_CHECKING
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, TYPE_CHECKING, cast
 
 from asgiref.sync import sync_to_async
 
@@ -125,7 +126,10 @@ class Delivery:
 
     def __init__(self, server: MailServer):
         self.server = server
-        self._run = sync_to_async(self._in_worker, thread_sensitive=False, executor=server.executor)
+        # asgiref only hands the executor to run_in_executor(), which takes
+        # any Executor; its annotation names ThreadPoolExecutor.
+        executor = cast(ThreadPoolExecutor, server.executor)
+        self._run = sync_to_async(self._in_worker, thread_sensitive=False, executor=executor)
 
     @staticmethod
     def _in_worker(transaction: Transaction) -> None:

@@ -372,6 +372,7 @@ class SessionMixin(_Protocol):
             return
         self.busy = True
         spool = new_spool()
+        handed_over = False
         try:
             await self.push(START_DATA)
             try:
@@ -384,7 +385,7 @@ class SessionMixin(_Protocol):
             limit = self.server.max_size
             if limit is None or size <= limit:
                 spool.seek(0)
-                envelope.spool, spool = spool, None  # the handler's now
+                envelope.spool, handed_over = spool, True  # the handler's now
             self.in_view = True
             self._reset_timeout(FOREVER)
             try:
@@ -400,7 +401,7 @@ class SessionMixin(_Protocol):
             # smtpd forgives them (its error and junk counts start again).
             self.errors = self.junk = 0
         finally:
-            if spool is not None:
+            if not handed_over:
                 spool.close()
             self.busy = False
             self._set_post_data_state()
