@@ -81,9 +81,9 @@ DEFAULTS: dict[str, Any] = {
     # a session: Postfix's smtpd_min_data_rate (500). 0 turns it off.
     "MAIL_SERVER_MIN_DATA_RATE": 500,
     # Seconds a whole session may last, counted from the connection; then it
-    # is closed with 421 4.4.2 between two commands (never while a message is
-    # being handled). Postfix's LMTP client reuses a connection for at most
-    # 300 s (lmtp_connection_reuse_time_limit), so an hour cuts only abuse.
+    # is closed with 421 4.4.2 (never while a view runs: its replies come
+    # first). Postfix's LMTP client reuses a connection for at most 300 s
+    # (lmtp_connection_reuse_time_limit), so an hour cuts only abuse.
     "MAIL_SERVER_SESSION_LIMIT": 3600,
     # NOOP, RSET and VRFY a session may send before each counts as an error,
     # and errors (unknown commands, bad syntax, commands out of sequence)

@@ -259,18 +259,23 @@ class SessionMixin(_Protocol):
         break), in ASCII, so that an address quoted back never breaks it.
         """
         code = status[:3]
-        if not self.bare_replies and code[:1] in ("2", "4", "5") and code != "220":
+        if (
+            not self.bare_replies
+            and code.isdigit()
+            and code[0] in ("2", "4", "5")
+            and code != "220"
+        ):
             sep = status[3:4] or " "
             text = status[4:]
             if not is_enhanced(text.partition(" ")[0], int(code)):
                 status = f"{code}{sep}{DEFAULT_ENHANCED.get(code, code[0] + '.0.0')} {text}"
         return printable(status).encode("ascii", "backslashreplace")
 
-    async def push(self, status: str | bytes) -> None:
+    async def push(self, status: str | bytes, *, counts: bool = True) -> None:
         if isinstance(status, str):
             status = self.reply_bytes(status)
         await super().push(status)
-        if status[:3] in ERRORS:
+        if counts and status[:3] in ERRORS:
             self.client_error()
 
     def client_error(self) -> None:
@@ -365,7 +370,9 @@ class SessionMixin(_Protocol):
             await self.push(DATA_SYNTAX)
             return
         if not envelope.rcpt_tos:
-            await self.push(NO_RECIPIENTS)
+            # Not the client's error: what follows from refused recipients,
+            # which do not count either (a pipelining MTA sends DATA anyway).
+            await self.push(NO_RECIPIENTS, counts=False)
             return
         if self.server.stuck_out():
             self.goodbye(self.server.reply(ALL_STUCK))
@@ -392,11 +399,15 @@ class SessionMixin(_Protocol):
                 replies = await self.event_handler.handle_DATA(self, session, envelope)
             finally:
                 self.in_view = False
-            self._reset_timeout()
+            # The replies go out under the idle timeout alone (a client that
+            # does not read them is cut), never the session's deadline: it
+            # may close the session after them, not between them.
+            super()._reset_timeout()
             if not self.lmtp:
                 replies = replies[:1]
             for reply in replies:
                 await self.push(reply)
+            self._reset_timeout()
             # A message went through: earlier slips are forgiven, as Postfix's
             # smtpd forgives them (its error and junk counts start again).
             self.errors = self.junk = 0
@@ -449,6 +460,8 @@ class SessionMixin(_Protocol):
                 remaining = min(remaining - (now - last) + len(data) / rate, timeout)
                 last = now
                 self._reset_timeout(max(remaining, 0.001))
+            else:
+                self._reset_timeout()  # no rate asked: a client still sending is not idle
 
         try:
             first = await reader.readexactly(1)

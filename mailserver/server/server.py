@@ -264,6 +264,15 @@ class MailServer:
 
     def report_stuck(self, thread: threading.Thread | None, recipient: str) -> None:
         """A view ran past MAIL_SERVER_DEADLINE: say where, and replace its thread."""
+        if thread is None:
+            logger.warning(
+                "A message waited past the deadline of %g s for a worker thread (%d of %d "
+                "busy); its recipients were deferred (451 4.3.0)",
+                self.deadline,
+                self.executor.running,
+                self.executor.workers,
+            )
+            return
         stack = self.executor.declare_stuck(thread)
         logger.error(
             "A view ran past the deadline of %g s for <%s> in thread %s, and still runs; "
@@ -271,7 +280,7 @@ class MailServer:
             "Where it is:\n%s",
             self.deadline,
             printable(recipient),
-            thread.name if thread is not None else "?",
+            thread.name,
             self.executor.stuck,
             self.executor.max_threads,
             ": no new message is accepted until one returns"
@@ -327,8 +336,8 @@ class MailServer:
         )
         for session in list(self.sessions):
             session.goodbye(self.reply(SHUTTING_DOWN))
-        if viewing:
-            self.forced = True
+        if viewing or self.executor.running:
+            self.forced = True  # the process must not wait for those threads
         self.executor.shutdown(wait=False, cancel_futures=True)
         self._close_listener()
         self._done.set_result(None)

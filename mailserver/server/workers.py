@@ -42,6 +42,7 @@ class WorkerPool(Executor):
         self._threads: set[threading.Thread] = set()
         self._stuck: set[threading.Thread] = set()
         self._idle = 0
+        self._running = 0
         self._shutdown = False
 
     # What the server reads ------------------------------------------------------
@@ -49,6 +50,11 @@ class WorkerPool(Executor):
     @property
     def stuck(self) -> int:
         return len(self._stuck)
+
+    @property
+    def running(self) -> int:
+        """Threads inside a piece of work now, stuck ones included."""
+        return self._running
 
     @property
     def exhausted(self) -> bool:
@@ -89,13 +95,11 @@ class WorkerPool(Executor):
 
     # Stuck threads --------------------------------------------------------------
 
-    def declare_stuck(self, thread: threading.Thread | None) -> str:
+    def declare_stuck(self, thread: threading.Thread) -> str:
         """
         Stop counting ``thread`` as a worker and start a replacement if the
         bound allows; return its stack, for the report.
         """
-        if thread is None:
-            return ""
         with self._lock:
             if thread in self._threads and thread not in self._stuck:
                 self._stuck.add(thread)
@@ -130,12 +134,17 @@ class WorkerPool(Executor):
                 break
             future, fn, args, kwargs = item
             if future.set_running_or_notify_cancel():
+                with self._lock:
+                    self._running += 1
                 try:
                     result = fn(*args, **kwargs)
                 except BaseException as exc:
                     future.set_exception(exc)
                 else:
                     future.set_result(result)
+                finally:
+                    with self._lock:
+                        self._running -= 1
             del item, future, fn, args, kwargs
             with self._lock:
                 if me in self._stuck:
