@@ -12,6 +12,8 @@ import aiosmtpd
 import aiosmtpd.lmtp
 import aiosmtpd.smtp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailserver.server.protocol import AIOSMTPD_CONTRACT, LMTPSession
 
@@ -88,3 +90,29 @@ class _Server:
 
     def session_closed(self, session):
         pass
+
+
+@given(
+    st.one_of(
+        st.text(alphabet="ab.@<>-_+ \"x1[]:(\t)\u00fc", max_size=20),
+        st.builds(
+            lambda local, domain, rest: f"<{local}@{domain}>{rest}",
+            st.from_regex(r"[a-z0-9+._-]{1,10}", fullmatch=True),
+            st.from_regex(r"[a-z0-9.-]{1,12}", fullmatch=True),
+            st.text(alphabet=" \t()=ASIZE1", max_size=10),
+        ),
+    )
+)
+def test_reading_a_path_agrees_with_aiosmtpd(arg):
+    # The server reads the common <local@domain> path itself, for speed:
+    # whatever it reads must be what aiosmtpd's own parser reads.
+    session = LMTPSession(_Handler(), server=_Server(), hostname="test")
+    try:
+        expected = aiosmtpd.smtp.SMTP._getaddr(session, arg)
+    except Exception as exc:  # pragma: no cover - aiosmtpd's own failures
+        expected = type(exc)
+    try:
+        got = session._getaddr(arg)
+    except Exception as exc:  # pragma: no cover
+        got = type(exc)
+    assert got == expected
