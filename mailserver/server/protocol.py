@@ -243,6 +243,16 @@ class SessionMixin(_Protocol):
             transport.write(self.reply_bytes(reply) + b"\r\n")
             transport.close()
 
+    @property
+    def closing(self) -> bool:
+        """
+        The session was closed (said goodbye to) but commands the client
+        sent ahead may still be read from the buffer: they get no reply,
+        and no message is taken after the goodbye.
+        """
+        transport = self.transport
+        return transport is None or transport.is_closing()
+
     # Time limits ------------------------------------------------------------
 
     def _reset_timeout(self, duration: float | None = None) -> None:
@@ -272,6 +282,8 @@ class SessionMixin(_Protocol):
         return _reply_bytes(status, self.bare_replies)
 
     async def push(self, status: str | bytes, *, counts: bool = True) -> None:
+        if self.closing:
+            return  # nothing after the goodbye
         if isinstance(status, str):
             status = self.reply_bytes(status)
         await super().push(status)
@@ -380,6 +392,8 @@ class SessionMixin(_Protocol):
         session, envelope = self.state()
         if arg:
             await self.push(DATA_SYNTAX)
+            return
+        if self.closing:
             return
         if not envelope.rcpt_tos:
             # Not the client's error: what follows from refused recipients,

@@ -153,10 +153,16 @@ def test_noop_and_rset_are_counted_then_the_session_is_closed(serve):
 def test_unknown_commands_count_as_errors(serve):
     server = serve(MAIL_SERVER_HARD_ERROR_LIMIT=3)
     client = server.client()
+    # Sent all at once: what follows the goodbye gets no reply, and the
+    # message after it is never taken.
+    client.send(b"BOGUS\r\n" * 3 + b"NOOP\r\nMAIL FROM:<a@example.org>\r\n"
+                b"RCPT TO:<ok@example.com>\r\nDATA\r\nSubject: late\r\n\r\nx\r\n.\r\n")
     for _ in range(3):
-        assert client.command("BOGUS").startswith("500 5.5.2 ")
+        assert client.reply().startswith("500 5.5.2 ")
     assert client.reply().startswith("421 4.7.0 ")
     assert client.reply() == "<closed>"
+    assert server.stop() == 0
+    assert "outcome=" not in server.text()
 
 
 def test_the_junk_count_starts_again_after_a_message(serve):
