@@ -49,6 +49,26 @@ from .workers import WorkerPool
 logger = logging.getLogger("mailserver.server")
 
 
+class EscapeFilter(logging.Filter):
+    """
+    Escapes what aiosmtpd logs on ``mail.log``: it logs an unknown command
+    word as the client sent it (an escape sequence, a carriage return), and
+    only the ``mailserver`` loggers escape at the call site.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                printable(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = printable(record.msg)
+        return True
+
+
+_escape_filter = EscapeFilter()
+
+
 def parse_networks(networks: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.ip_network(n, strict=False) for n in networks]
 
@@ -101,6 +121,9 @@ class MailServer:
         # Computed once: aiosmtpd would look the name up in DNS per session.
         self.hostname = hostname or socket.gethostname() or "localhost"
         self.executor = WorkerPool(self.workers, name="mailserver")
+        mail_log = logging.getLogger("mail.log")  # aiosmtpd's
+        if _escape_filter not in mail_log.filters:
+            mail_log.addFilter(_escape_filter)
         self.handler = Delivery(self)
         self.sessions: set = set()
         self.draining = False
