@@ -142,11 +142,6 @@ MAX_RECIPIENTS = 1000
 # reader's flow-control mark, so a large message is read in large chunks.
 READ_LIMIT = 1 << 16
 
-# While a view runs, the idle timeout is pushed this far away: how long a
-# view may take is the message deadline's to say (MAIL_SERVER_DEADLINE).
-FOREVER = 365 * 24 * 3600
-
-
 # The path nearly every MTA sends: <dot-atom@domain> (RFC 5321's Mailbox with a
 # Dot-string local part and a plain domain), then the parameters.
 _SIMPLE_PATH = re.compile(
@@ -157,6 +152,35 @@ _SIMPLE_PATH = re.compile(
 
 class BareLineFeed(Exception):
     """A dot line ended, or was preceded, by a bare LF inside DATA."""
+
+
+class DataClock:
+    """
+    The time a client has left to send DATA, as Postfix's smtpd counts it
+    with smtpd_min_data_rate: the timeout to start with; each read takes
+    the time it waited and gives back a second per ``rate`` bytes, never
+    more than the timeout in hand. Without a rate, each read gives the
+    whole timeout back (a client still sending is not idle).
+    """
+
+    __slots__ = ("timeout", "rate", "remaining", "last")
+
+    def __init__(self, timeout: float, rate: float | None, now: float):
+        self.timeout = timeout
+        self.rate = rate
+        self.remaining = timeout
+        self.last = now
+
+    def received(self, size: int, now: float) -> None:
+        if self.rate:
+            earned = self.remaining - (now - self.last) + size / self.rate
+            self.remaining = min(earned, self.timeout)
+        else:
+            self.remaining = self.timeout
+        self.last = now
+
+    def left(self, now: float) -> float:
+        return self.remaining - (now - self.last)
 
 
 class MailSession(Session):
@@ -205,6 +229,7 @@ class SessionMixin(_Protocol):
         self.errors = 0
         self.junk = 0
         self.deadline: float | None = None  # when the whole session must end
+        self.data_clock: DataClock | None = None  # while DATA is read
 
     # Connection -----------------------------------------------------------
 
@@ -260,13 +285,21 @@ class SessionMixin(_Protocol):
         # own deadline caps it, except while a view runs.
         duration = duration or self._timeout_duration
         if self.deadline is not None and not self.in_view:
-            duration = max(min(duration, self.deadline - self.loop.time()), 0.001)
+            left = self.deadline - self.loop.time()
+            if left < duration:
+                duration = left if left > 0.001 else 0.001
         super()._reset_timeout(duration)
 
     def _timeout_cb(self) -> None:
         if self.in_view:
             return  # the replies re-arm the timer once the views are done
-        expired = self.deadline is not None and self.loop.time() >= self.deadline
+        now = self.loop.time()
+        expired = self.deadline is not None and now >= self.deadline
+        if not expired and self.data_clock is not None:
+            left = self.data_clock.left(now)
+            if left > 0:  # the client earned more time while sending
+                self._reset_timeout(left)
+                return
         peer = printable(str(self.session.peer if self.session else "?"))
         logger.info("Closed a session (%s): %s", peer, "time limit" if expired else "timeout")
         self.goodbye(self.server.reply(SESSION_EXPIRED if expired else TIMED_OUT))
@@ -419,8 +452,9 @@ class SessionMixin(_Protocol):
             if limit is None or size <= limit:
                 spool.seek(0)
                 envelope.spool, handed_over = spool, True  # the handler's now
+            # While the views run the timer may fire: it does nothing then
+            # (see _timeout_cb), and is armed again below.
             self.in_view = True
-            self._reset_timeout(FOREVER)
             try:
                 replies = await self.event_handler.handle_DATA(self, session, envelope)
             finally:
@@ -428,12 +462,19 @@ class SessionMixin(_Protocol):
             # The replies go out under the idle timeout alone (a client that
             # does not read them is cut), never the session's deadline: it
             # may close the session after them, not between them.
-            super()._reset_timeout()
+            near = self.deadline is not None and (
+                self.deadline - self.loop.time() < self._timeout_duration
+            )
+            if near:
+                super()._reset_timeout()
+            else:
+                self._reset_timeout()
             if not self.lmtp:
                 replies = replies[:1]
             for reply in replies:
                 await self.push(reply)
-            self._reset_timeout()
+            if near:
+                self._reset_timeout()
             # A message went through: earlier slips are forgiven, as Postfix's
             # smtpd forgives them (its error and junk counts start again).
             self.errors = self.junk = 0
@@ -467,27 +508,23 @@ class SessionMixin(_Protocol):
         """
         reader = self._reader
         unstuff = Unstuffer()
-        timeout = self._timeout_duration
-        rate = self.server.min_data_rate
         loop = self.loop
-        remaining = timeout
-        last = loop.time()
+        # The idle timer aiosmtpd armed for the DATA command stays armed: the
+        # clock only ever moves the deadline later, so when the timer fires
+        # it asks the clock whether time is really up (see _timeout_cb).
+        clock = self.data_clock = DataClock(
+            self._timeout_duration, self.server.min_data_rate, loop.time()
+        )
         size = 0
         tail = b"\r\n"  # the last two bytes before what is read next
 
         def take(data: bytes) -> None:
-            nonlocal size, remaining, last
+            nonlocal size
             out = unstuff.feed(data)
             size += len(out) + out.count(b"\n")
             if limit is None or size <= limit:
                 spool.write(out)
-            if rate:
-                now = loop.time()
-                remaining = min(remaining - (now - last) + len(data) / rate, timeout)
-                last = now
-                self._reset_timeout(max(remaining, 0.001))
-            else:
-                self._reset_timeout()  # no rate asked: a client still sending is not idle
+            clock.received(len(data), loop.time())
 
         try:
             first = await reader.readexactly(1)
@@ -527,6 +564,8 @@ class SessionMixin(_Protocol):
                 tail = after[-2:] if len(after) > 1 else b"." + after
         except asyncio.IncompleteReadError:
             raise ConnectionResetError("connection closed during DATA") from None
+        finally:
+            self.data_clock = None
         out = unstuff.close()
         size += len(out) + out.count(b"\n")
         if limit is None or size <= limit:
