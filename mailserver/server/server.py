@@ -386,9 +386,13 @@ class MailServer:
         await self._no_sessions.wait()
         if self.forced or self._done.done():
             return
-        # Views may still run for clients that went away; wait for them in
-        # another thread, as an async view may need this loop to finish.
-        await self._loop.run_in_executor(None, self.executor.shutdown, True)
+        # Views may still run for clients that went away: wait for them here,
+        # without blocking the loop (an async view needs it to finish) and
+        # without a thread that the drain deadline could not stop waiting.
+        # A view already declared stuck is not waited for.
+        while self.executor.active:
+            await asyncio.sleep(0.05)
+        self.executor.shutdown(wait=False)
         self._close_listener()
         if self._drain_timer is not None:
             self._drain_timer.cancel()

@@ -57,6 +57,11 @@ class WorkerPool(Executor):
         return self._running
 
     @property
+    def active(self) -> int:
+        """Threads inside a piece of work that is not declared stuck."""
+        return self._running - len(self._stuck)
+
+    @property
     def exhausted(self) -> bool:
         """Every thread the pool may run is stuck: no new work can start."""
         return len(self._stuck) >= self.max_threads
