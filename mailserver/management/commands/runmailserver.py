@@ -27,7 +27,8 @@ class Command(BaseCommand):
     help = (
         "Serve the mail views over LMTP (or SMTP with --smtp) on a unix socket or a "
         "loopback address. SIGTERM drains (messages in flight finish, new sessions get "
-        "421) and stops; SIGHUP reloads nothing and is only logged."
+        "421) and stops, at the latest after MAIL_SERVER_DRAIN_TIMEOUT; SIGHUP reloads "
+        "nothing and is only logged."
     )
 
     def add_arguments(self, parser):
