@@ -139,11 +139,12 @@ def mark_automatic(message) -> None:
     message.extra_headers.setdefault(settings.MAIL_LOOP_HEADER, settings.MAILER_DAEMON_ADDRESS)
 
 
-def send_failure_notice(request: EmailRequest, result) -> bool:
+def send_failure_notice(request: EmailRequest, result, send=None) -> bool:
     """
     With MAIL_FAILURE_NOTICES on, tell the sender why a message was refused.
     Off by default: the MTA's bounce already is the notice. Never sent to a
-    null or automatic sender, whatever the setting.
+    null or automatic sender, whatever the setting. ``send`` takes the
+    notice (the store's outbox); by default it is sent at once.
     """
     if not settings.MAIL_FAILURE_NOTICES or not request.sender:
         return False
@@ -164,7 +165,7 @@ def send_failure_notice(request: EmailRequest, result) -> bool:
     if request.message_id:
         notice.extra_headers["In-Reply-To"] = request.message_id
     try:
-        notice.send()
+        (send or EmailMessage.send)(notice)
     except Exception:
         logger.exception("Could not send the failure notice to %s", request.sender)
         return False

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+DAY = 24 * 60 * 60
+
 DEFAULTS: dict[str, Any] = {
     # Dotted path of the module holding the address patterns, like ROOT_URLCONF.
     "ROOT_MAILCONF": None,
@@ -75,6 +77,39 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a client may stay silent before the session is closed (RFC 5321's
     # server timeout is 5 minutes). A running view is never cut short by it.
     "MAIL_SERVER_TIMEOUT": 300,
+    # The store (mailserver.store, when installed). Durations are seconds or a
+    # datetime.timedelta. Directory of the raw
+    # messages when STORAGES has no "mailserver" alias. No default: mail is
+    # private, and MEDIA_ROOT is usually served to the world.
+    "MAIL_STORE_ROOT": None,
+    # Finished messages (and their raw files) older than this are deleted by
+    # purgemail; unfinished ones and ones with unsent replies never are.
+    "MAIL_STORE_RETENTION": 30 * DAY,
+    # A raw file no message points to is deleted by purgemail once it is this
+    # old (younger ones may belong to a delivery still under way).
+    "MAIL_STORE_ORPHAN_GRACE": DAY,
+    # Header fields left out of a message's idempotency key: what MTAs and
+    # filters add on the way and per delivery (shell-style, case-insensitive).
+    # Changing the list changes the keys: a message delivered before and
+    # again after the change is handled again.
+    "MAIL_STORE_TRACE_HEADERS": [
+        "Received", "Return-Path", "Delivered-To", "X-Original-To", "Envelope-To",
+        "X-Envelope-To", "X-Envelope-From", "Received-SPF", "Authentication-Results",
+        "ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results", "X-Spam-*",
+    ],
+    # The reply outbox. On Django 6.1+, the MAILERS alias replies are sent
+    # through; before 6.1, EMAIL_BACKEND is used and this is ignored.
+    "MAIL_OUTBOX_MAILER": "default",
+    # A reply that still cannot be sent this long after it was written is
+    # marked failed and ADMINS are told (Postfix's maximal_queue_lifetime).
+    "MAIL_OUTBOX_MAX_AGE": 5 * DAY,
+    # How long a sender may hold a reply it claimed before another may take
+    # it: longer than sending one message can take.
+    "MAIL_OUTBOX_LEASE": 10 * 60,
+    # Delay before the first retry of a failed send, doubled after each
+    # failure up to the maximum.
+    "MAIL_OUTBOX_RETRY_DELAY": 60,
+    "MAIL_OUTBOX_MAX_RETRY_DELAY": 60 * 60,
 }
 
 
@@ -88,3 +123,11 @@ class MailSettings:
 
 
 settings = MailSettings()
+
+
+def duration(name: str):
+    """A duration setting as a timedelta; it may be given as one, or in seconds."""
+    from datetime import timedelta
+
+    value = getattr(settings, name)
+    return value if isinstance(value, timedelta) else timedelta(seconds=value)

@@ -218,8 +218,13 @@ def reset_handler() -> None:
     _handler.clear()
 
 
-def send_reply(response: EmailResponse, request: EmailRequest) -> str | None:
-    """Send the view's reply; or say why it was held back."""
+def send_message(message) -> None:
+    """How mail leaves without the store: through the message's own connection."""
+    message.send()
+
+
+def send_reply(response: EmailResponse, request: EmailRequest, send=send_message) -> str | None:
+    """Send the view's reply (through ``send``); or say why it was held back."""
     reason = prepare_answer(response, request) if answers(response, request) else None
     if reason is None:
         try:
@@ -231,7 +236,7 @@ def send_reply(response: EmailResponse, request: EmailRequest) -> str | None:
     if reason is not None:
         reply_logger.info("Reply to <%s> not sent: %s", request.recipient, reason)
         return reason
-    response.send()
+    send(response)
     return None
 
 
@@ -258,20 +263,57 @@ def build_request(raw: bytes, envelope: Envelope) -> EmailRequest:
     return request
 
 
+def store_installed() -> bool:
+    """Whether mailserver.store is in INSTALLED_APPS: asked per message, so tests may toggle it."""
+    from django.apps import apps
+
+    return apps.is_installed("mailserver.store")
+
+
 def dispatch(raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
     """
     Handle ``raw`` (bytes, or a binary file holding them) for the one
     recipient of ``envelope`` and say what became of it. Never raises for
     anything a message or a view can do: a failure on our side is a
     temporary failure, so the mail server retries.
+
+    With ``mailserver.store`` installed, the store takes the message first
+    (durably, once per recipient and content) and runs :func:`handle_message`
+    inside the transaction that records its outcome; see mailserver/store/.
+    """
+    signals.message_started.send(sender=MailHandler, envelope=envelope)
+    try:
+        if store_installed():
+            from .store.handler import handle_stored
+
+            result = handle_stored(raw, envelope, mailconf=mailconf)
+        else:
+            result = handle_message(raw, envelope, mailconf=mailconf)
+    finally:
+        signals.message_finished.send(sender=MailHandler)
+    signals.message_handled.send(sender=MailHandler, request=result.request, result=result)
+    return result
+
+
+def handle_message(
+    raw,
+    envelope: Envelope,
+    *,
+    mailconf: str | None = None,
+    atomic: bool | None = None,
+    send=send_message,
+) -> Result:
+    """
+    Everything :func:`dispatch` does between its signals: the request, the
+    view (in a transaction when ``atomic``, by default MAIL_ATOMIC_REQUESTS),
+    the reply and the failure notice, both handed to ``send``.
     """
     request = None
-    signals.message_started.send(sender=MailHandler, envelope=envelope)
     try:
         request = build_request(raw, envelope)
         signals.message_received.send(sender=MailHandler, request=request)
         handler = get_handler(mailconf)
-        if settings.MAIL_ATOMIC_REQUESTS:
+        if settings.MAIL_ATOMIC_REQUESTS if atomic is None else atomic:
             with transaction.atomic():
                 response = handler.get_response(request)
                 if not response.outcome.is_success:
@@ -282,7 +324,7 @@ def dispatch(raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
         if response.sends_reply:
             # After the view and its transaction: a reply must not announce
             # what a rollback has undone.
-            result.reply_suppressed = send_reply(response, request)
+            result.reply_suppressed = send_reply(response, request, send)
             result.reply_sent = result.reply_suppressed is None
     except Exception as exc:
         response = response_for_exception(request, exc)
@@ -294,9 +336,6 @@ def dispatch(raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
             getattr(request, "recipient", envelope.recipient),
             exception=exc,
         )
-    finally:
-        signals.message_finished.send(sender=MailHandler)
     if result.outcome.is_permanent and request is not None:
-        result.notice_sent = send_failure_notice(request, result)
-    signals.message_handled.send(sender=MailHandler, request=request, result=result)
+        result.notice_sent = send_failure_notice(request, result, send)
     return result

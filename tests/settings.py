@@ -14,14 +14,29 @@ INSTALLED_APPS = [
     "mailserver",
     "tests.mailapp",
 ]
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        # Tests that run real processes point this at a migrated file.
-        "NAME": os.environ.get("MAILSERVER_TEST_DB", BASE_DIR / "test.sqlite3"),
-        "OPTIONS": {"timeout": float(os.environ.get("MAILSERVER_TEST_DB_TIMEOUT", "5"))},
+if os.environ.get("MAILSERVER_TEST_DATABASE", "sqlite") == "postgres":
+    # PostgreSQL at 127.0.0.1:5432, trust authentication (bin/test starts it).
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            # Tests that run real processes point this at a migrated database.
+            "NAME": os.environ.get("MAILSERVER_TEST_DB", "mailserver"),
+            "USER": os.environ.get("MAILSERVER_TEST_PG_USER", "postgres"),
+            "HOST": os.environ.get("MAILSERVER_TEST_PG_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("MAILSERVER_TEST_PG_PORT", "5432"),
+            # The test run's own database: runs at once do not share one.
+            "TEST": {"NAME": os.environ.get("MAILSERVER_TEST_PG_TEST_NAME")},
+        }
     }
-}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            # Tests that run real processes point this at a migrated file.
+            "NAME": os.environ.get("MAILSERVER_TEST_DB", BASE_DIR / "test.sqlite3"),
+            "OPTIONS": {"timeout": float(os.environ.get("MAILSERVER_TEST_DB_TIMEOUT", "5"))},
+        }
+    }
 AUTHENTICATION_BACKENDS = ["mailserver.auth.EmailBackend"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

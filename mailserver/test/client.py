@@ -13,6 +13,8 @@ traceback behind an outcome. ``RequestFactory`` builds the
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import Message
 from typing import TYPE_CHECKING, Any
 
@@ -166,7 +168,8 @@ class Client(RequestFactory):
         message_started.disconnect(close_old_connections)
         message_finished.disconnect(close_old_connections)
         try:
-            result = dispatch(raw, envelope, mailconf=self.mailconf)
+            with _commit_hooks_of_a_test():
+                result = dispatch(raw, envelope, mailconf=self.mailconf)
         finally:
             message_started.connect(close_old_connections)
             message_finished.connect(close_old_connections)
@@ -197,3 +200,35 @@ def _check_names(given: dict[str, Any], known: frozenset[str]) -> None:
             f"Unexpected keyword argument(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(known))}."
         )
+
+
+@contextmanager
+def _commit_hooks_of_a_test() -> Iterator[None]:
+    """
+    With mailserver.store, replies are sent when the message's transaction
+    commits. Inside a test's transaction (TestCase, pytest-django's ``db``)
+    nothing commits, so what the commit would have run (sending the
+    replies) runs when dispatch returns, as the real commit would have.
+    """
+    from django.db import connections
+
+    from ..handlers import store_installed
+
+    if not store_installed():
+        yield
+        return
+    started = {
+        c.alias: len(c.run_on_commit) for c in connections.all(initialized_only=True)
+    }
+    try:
+        yield
+    finally:
+        for connection in connections.all(initialized_only=True):
+            if not connection.in_atomic_block:
+                continue  # it committed, and ran them itself
+            start = started.get(connection.alias, 0)
+            while len(connection.run_on_commit) > start:
+                hooks = connection.run_on_commit[start:]
+                del connection.run_on_commit[start:]
+                for _savepoints, hook, *_robust in hooks:
+                    hook()

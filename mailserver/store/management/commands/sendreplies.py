@@ -1,0 +1,48 @@
+"""Send the replies waiting in the outbox: from cron, or as a long-running sender."""
+
+import signal
+import time
+
+from django.core.management.base import BaseCommand
+
+from mailserver.store.outbox import send_due
+
+
+class Command(BaseCommand):
+    help = (
+        "Send the replies in the outbox that are due, each claimed under a lease so that "
+        "several senders never send one twice. Failed sends are retried with backoff; a "
+        "reply older than MAIL_OUTBOX_MAX_AGE is marked failed and ADMINS are told."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--loop", action="store_true", help="Keep running, looking again every --interval."
+        )
+        parser.add_argument(
+            "--interval", type=float, default=10.0, help="Seconds between rounds with --loop."
+        )
+        parser.add_argument(
+            "--limit", type=int, default=None, help="At most this many replies per round."
+        )
+
+    def handle(self, *args, loop=False, interval=10.0, limit=None, verbosity=1, **options):
+        stopping = []
+        if loop:
+            # Finish the reply in hand, then stop: a kill in mid-send is what
+            # the lease is for, not the normal way out.
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: stopping.append(True))
+        while True:
+            counts = send_due(limit=limit)
+            if verbosity >= 1 and (not loop or any(counts.values())):
+                self.stdout.write(
+                    "Sent {sent}, to retry {retry}, given up {failed}.".format(**counts)
+                )
+            if not loop or stopping:
+                return
+            deadline = time.monotonic() + interval
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(min(0.5, interval))
+            if stopping:
+                return

@@ -1,0 +1,279 @@
+"""
+The reply outbox: replies and failure notices leave through the database.
+
+A view's reply is written here, serialised, in the transaction that runs
+the view, and sent once that transaction has committed: a rolled-back view
+announces nothing, and a committed one cannot lose its reply. Sending is
+never part of the inbound message's fate: if the mail server that sends
+our mail is down, the inbound message is still delivered and the reply
+waits here, retried with backoff by ``manage.py sendreplies`` until it is
+sent or too old.
+
+Each send is claimed first with a lease (a conditional UPDATE, which works
+the same on every database), so two senders never send one reply at the
+same time. The one window left is a crash between the mail server's
+acceptance and our marking the reply sent: then it is sent again after the
+lease, with the same bytes and Message-ID, which lets the receiver tell.
+"""
+
+from __future__ import annotations
+
+import email
+import email.message
+import email.parser
+import email.policy
+import email.utils
+import logging
+import os
+import re
+import socket
+import uuid
+
+from django.core.mail import EmailMessage
+from django.db import router
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ..conf import duration, settings
+from .models import OutboundMessage
+
+logger = logging.getLogger("mailserver.store")
+
+
+def get_mailer():
+    """
+    The mail connection replies are sent through: the one place that knows
+    Django 6.1 replaced EMAIL_BACKEND by MAILERS.
+    """
+    import django
+
+    if django.VERSION >= (6, 1):
+        from django.core.mail import mailers
+
+        return mailers[settings.MAIL_OUTBOX_MAILER]
+    from django.core.mail import get_connection
+
+    return get_connection()
+
+
+def queue(message: EmailMessage, inbound=None) -> OutboundMessage:
+    """
+    Write ``message`` to the outbox in the current transaction: its bytes
+    as they will be sent, Message-ID and Date fixed now, and its envelope.
+    """
+    from ..response import EmailResponse
+
+    mime = message.message()
+    using = inbound._state.db if inbound is not None else router.db_for_write(OutboundMessage)
+    return OutboundMessage.objects.using(using).create(
+        inbound=inbound,
+        kind=(
+            OutboundMessage.Kind.REPLY
+            if isinstance(message, EmailResponse)
+            else OutboundMessage.Kind.NOTICE
+        ),
+        raw=mime.as_bytes(),
+        message_id=str(mime["Message-ID"] or "").strip()[:255],
+        sender=str(message.from_email or ""),
+        recipients=[str(r) for r in message.recipients()],
+        subject=" ".join(str(message.subject or "").split())[:255],
+    )
+
+
+def _lease_owner() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def send_due(ids=None, *, using: str | None = None, limit: int | None = None) -> dict[str, int]:
+    """
+    Send the pending replies that are due (only those in ``ids``, if given),
+    each claimed under a lease first. Never raises for a failed send: the
+    reply is rescheduled, or given up when too old. Returns counts by
+    what became of them: sent, retry, failed.
+    """
+    using = using or router.db_for_write(OutboundMessage)
+    now = timezone.now()
+    due = OutboundMessage.objects.using(using).filter(
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
+        status=OutboundMessage.Status.PENDING,
+        next_attempt_at__lte=now,
+    )
+    if ids is not None:
+        due = due.filter(pk__in=list(ids))
+    pks = list(due.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
+    counts = {"sent": 0, "retry": 0, "failed": 0}
+    if not pks:
+        return counts
+    owner = _lease_owner()
+    mailer = None
+    try:
+        for pk in pks:
+            outbound = _claim(pk, owner, using)
+            if outbound is None:
+                continue  # another sender has it
+            try:
+                if mailer is None:
+                    mailer = get_mailer()
+                if not mailer.send_messages([StoredEmail(outbound)]):
+                    raise RuntimeError("the mail backend sent nothing")
+            except Exception as exc:
+                counts[_failed(outbound, exc, owner)] += 1
+            else:
+                _sent(outbound, owner)
+                counts["sent"] += 1
+    finally:
+        if mailer is not None:
+            try:
+                mailer.close()
+            except Exception:
+                logger.exception("Could not close the mail connection")
+    return counts
+
+
+def _claim(pk, owner: str, using: str) -> OutboundMessage | None:
+    now = timezone.now()
+    claimed = (
+        OutboundMessage.objects.using(using)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now), pk=pk)
+        .filter(status=OutboundMessage.Status.PENDING)
+        .update(lease_owner=owner, lease_expires_at=now + duration("MAIL_OUTBOX_LEASE"))
+    )
+    if not claimed:
+        return None
+    return OutboundMessage.objects.using(using).get(pk=pk)
+
+
+def _sent(outbound: OutboundMessage, owner: str) -> None:
+    updated = (
+        OutboundMessage.objects.using(outbound._state.db)
+        .filter(pk=outbound.pk, lease_owner=owner)
+        .update(
+            status=OutboundMessage.Status.SENT,
+            sent_at=timezone.now(),
+            attempts=F("attempts") + 1,
+            lease_owner="",
+            lease_expires_at=None,
+        )
+    )
+    if not updated:
+        logger.warning(
+            "Reply %s was sent after its lease expired; another sender may send it too",
+            outbound.pk,
+        )
+
+
+def retry_delay(attempts: int):
+    """Exponential backoff: the first retry after MAIL_OUTBOX_RETRY_DELAY, then doubling."""
+    first = duration("MAIL_OUTBOX_RETRY_DELAY")
+    return min(first * 2 ** max(attempts - 1, 0), duration("MAIL_OUTBOX_MAX_RETRY_DELAY"))
+
+
+def _failed(outbound: OutboundMessage, exc: Exception, owner: str) -> str:
+    now = timezone.now()
+    attempts = outbound.attempts + 1
+    error = f"{type(exc).__name__}: {exc}"
+    gave_up = now - outbound.created_at >= duration("MAIL_OUTBOX_MAX_AGE")
+    OutboundMessage.objects.using(outbound._state.db).filter(
+        pk=outbound.pk, lease_owner=owner
+    ).update(
+        status=OutboundMessage.Status.FAILED if gave_up else OutboundMessage.Status.PENDING,
+        attempts=attempts,
+        last_error=error,
+        next_attempt_at=now + retry_delay(attempts),
+        lease_owner="",
+        lease_expires_at=None,
+    )
+    if not gave_up:
+        logger.warning("Could not send reply %s (attempt %d): %s", outbound.pk, attempts, error)
+        return "retry"
+    logger.error("Gave up sending reply %s after %d attempts: %s", outbound.pk, attempts, error)
+    from django.core.mail import mail_admins
+
+    try:
+        mail_admins(
+            f"Reply not sent: {outbound.subject}"[:200],
+            f"The reply {outbound.message_id} to {', '.join(outbound.recipients)} could not be "
+            f"sent in {attempts} attempts since {outbound.created_at:%Y-%m-%d %H:%M %Z}, "
+            f"and was given up.\n\nLast error: {error}\n",
+        )
+    except Exception:
+        logger.exception("Could not tell ADMINS about reply %s", outbound.pk)
+    return "failed"
+
+
+class StoredEmail(EmailMessage):
+    """
+    A reply from the outbox, for a Django mail backend. Backends that send
+    ``message()`` (SMTP, console, file, locmem) send the stored bytes as
+    they are; the attributes (subject, body, to, ...) are read back from
+    them for backends and tests that look at those instead.
+    """
+
+    def __init__(self, outbound: OutboundMessage):
+        raw = bytes(outbound.raw)
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        to, cc, reply_to = (_addresses(parsed, name) for name in ("To", "Cc", "Reply-To"))
+        shown = {a.lower() for a in (*to, *cc)}
+        body = parsed.get_body(("plain",))
+        super().__init__(
+            subject=str(parsed["Subject"] or ""),
+            body=body.get_content() if body is not None else "",
+            from_email=outbound.sender,
+            to=to,
+            cc=cc,
+            bcc=[r for r in outbound.recipients if _address(r).lower() not in shown],
+            reply_to=reply_to,
+            headers={
+                name: str(value)
+                for name, value in parsed.items()
+                if name.lower() not in _STRUCTURAL
+            },
+        )
+        self.outbound = outbound
+        self._raw = raw
+
+    def recipients(self):
+        return list(self.outbound.recipients)
+
+    def message(self, *args, policy=None, **kwargs):
+        parser = email.parser.BytesParser(_class=_StoredMIME, policy=policy or email.policy.default)
+        mime = parser.parsebytes(self._raw)
+        mime.stored = self._raw
+        return mime
+
+
+_STRUCTURAL = {
+    "from", "to", "cc", "bcc", "reply-to", "subject", "content-type",
+    "content-transfer-encoding", "mime-version",
+}
+
+
+def _addresses(message, name: str) -> list[str]:
+    return [
+        email.utils.formataddr(pair)
+        for pair in email.utils.getaddresses([str(v) for v in message.get_all(name, [])])
+        if pair[1]
+    ]
+
+
+def _address(value: str) -> str:
+    return email.utils.parseaddr(value)[1]
+
+
+class _StoredMIME(email.message.EmailMessage):
+    """The parsed reply, serialised as the bytes it was parsed from."""
+
+    stored: bytes | None = None
+
+    def as_bytes(self, unixfrom=False, policy=None, linesep=None):
+        if self.stored is None:
+            return super().as_bytes(unixfrom, policy)
+        ending = (linesep or (policy or self.policy).linesep).encode("ascii")
+        return re.sub(rb"\r?\n", ending, self.stored)
+
+    __bytes__ = as_bytes
+
+    def as_string(self, unixfrom=False, maxheaderlen=0, policy=None):
+        if self.stored is None:
+            return super().as_string(unixfrom, maxheaderlen, policy)
+        return self.as_bytes(policy=policy).decode("utf-8", "surrogateescape")
