@@ -151,7 +151,12 @@ class MailHandler:
     def get_response(self, request: EmailRequest) -> EmailResponse:
         return self._middleware_chain(request)
 
-    def _get_response(self, request: EmailRequest) -> EmailResponse:
+    def resolve(self, request: EmailRequest):
+        """
+        The route of the request's recipient, set as ``request.resolver_match``;
+        RecipientNotFound without one. Also what the store's queued mode asks
+        before it takes a message whose view runs later.
+        """
         try:
             match = get_resolver(self.mailconf).resolve(str(request.address))
         except RecipientNotFound as exc:
@@ -159,6 +164,10 @@ class MailHandler:
             # patterns saw.
             raise RecipientNotFound(address=request.recipient, tried=exc.tried) from None
         request.resolver_match = match
+        return match
+
+    def _get_response(self, request: EmailRequest) -> EmailResponse:
+        match = self.resolve(request)
         callback, args, kwargs = match.func, match.args, match.kwargs
         response = None
         for process_view in self._view_middleware:

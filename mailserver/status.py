@@ -68,6 +68,8 @@ class Outcome(enum.Enum):
     DELIVERED = Status("delivered", 250, "2.0.0", EX_OK, "delivered")
     IGNORED = Status("ignored", 250, "2.0.0", EX_OK, "accepted, no reply")
     DISCARDED = Status("discarded", 250, "2.0.0", EX_OK, "accepted and discarded")
+    # mailserver.store's queued processing: stored; its view runs later.
+    QUEUED = Status("queued", 250, "2.0.0", EX_OK, "queued for processing")
     UNKNOWN_RECIPIENT = Status("unknown_recipient", 550, "5.1.1", EX_NOUSER, "no such mailbox")
     BAD_RECIPIENT = Status(
         "bad_recipient", 553, "5.1.3", EX_DATAERR, "bad recipient address syntax"

@@ -31,6 +31,7 @@ from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ..conf import settings
 from ..envelope import Envelope
 from ..handlers import Result, handle_message, response_for_exception
 from .keys import fingerprint
@@ -59,6 +60,10 @@ def handle_stored(raw, envelope: Envelope, *, mailconf: str | None = None) -> Re
     started = timezone.now()
     try:
         inbound = accept(raw, envelope)
+        if settings.MAIL_STORE_PROCESSING == "queued":
+            from .queue import take
+
+            return take(inbound, raw, envelope, mailconf=mailconf, started=started)
         return process(inbound, raw, envelope, mailconf=mailconf, started=started)
     except Exception as exc:
         # The store itself failed (storage, database): nothing was recorded
@@ -131,8 +136,16 @@ def process(
     *,
     mailconf: str | None = None,
     started=None,
+    handle=handle_message,
+    on_defer=None,
 ) -> Result:
-    """Handle a stored message once: see the module's docstring."""
+    """
+    Handle a stored message once: see the module's docstring. ``handle``
+    stands in for :func:`~mailserver.handlers.handle_message` (queued mode
+    records a refusal it found without the view); ``on_defer(inbound,
+    result)`` is called before a deferral is saved (queued mode schedules
+    the retry, or gives up).
+    """
     from . import outbox
 
     started = started or timezone.now()
@@ -147,7 +160,7 @@ def process(
         if inbound.is_finished:
             _attempt(inbound, started, envelope, replayed=True)
             return RecordedResult(inbound)
-        result = handle_message(raw, envelope, mailconf=mailconf, atomic=True, send=send)
+        result = handle(raw, envelope, mailconf=mailconf, atomic=True, send=send)
         if result.outcome.is_temporary:
             # The view's work and its replies go; the attempt is recorded below.
             transaction.set_rollback(True, using=using)
@@ -163,7 +176,7 @@ def process(
                     lambda: _send_after_commit(ids, result, promised, using), using=using
                 )
     if result.outcome.is_temporary:
-        _defer(inbound, result, started, envelope)
+        _defer(inbound, result, started, envelope, on_defer)
     return result
 
 
@@ -213,7 +226,7 @@ def _attempt(inbound, started, envelope, *, result=None, replayed=False) -> None
     )
 
 
-def _defer(inbound: InboundMessage, result: Result, started, envelope) -> None:
+def _defer(inbound: InboundMessage, result: Result, started, envelope, on_defer=None) -> None:
     """Record a temporary failure, unless another delivery finished the message meanwhile."""
     using = inbound._state.db
     with transaction.atomic(using=using):
@@ -225,6 +238,8 @@ def _defer(inbound: InboundMessage, result: Result, started, envelope) -> None:
         inbound.attempts += 1
         inbound.last_error = _error(result)
         inbound.lease_owner, inbound.lease_expires_at = "", None
+        if on_defer is not None:
+            on_defer(inbound, result)
         inbound.save()
         _attempt(inbound, started, envelope, result=result)
 
