@@ -181,10 +181,6 @@ def process(
 
 
 def _finish(inbound: InboundMessage, result: Result) -> None:
-    request = result.request
-    if request is not None:
-        inbound.subject = " ".join((request.subject or "").split())[:255]
-        inbound.message_id = (request.message_id or "")[:255]
     inbound.status = (
         InboundMessage.Status.PROCESSED
         if result.outcome.is_success
@@ -198,6 +194,10 @@ def _finish(inbound: InboundMessage, result: Result) -> None:
 
 
 def _record_outcome(inbound: InboundMessage, result: Result) -> None:
+    request = result.request
+    if request is not None:
+        inbound.subject = " ".join((request.subject or "").split())[:255]
+        inbound.message_id = (request.message_id or "")[:255]
     inbound.outcome = result.outcome.name.lower()
     inbound.enhanced_code = result.outcome.enhanced
     inbound.status_text = result.text or result.outcome.text
@@ -205,7 +205,8 @@ def _record_outcome(inbound: InboundMessage, result: Result) -> None:
 
 
 def _error(result: Result) -> str:
-    exc = result.exception
+    """A traceback for a bug, the status line for an outcome a view or the message chose."""
+    exc = result.exception or getattr(result.response, "exception", None)
     if exc is not None and not getattr(exc, "outcome", None):
         return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return result.dsn_line()

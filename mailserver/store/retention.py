@@ -68,11 +68,10 @@ def purge(*, now=None, dry_run: bool = False, using: str | None = None) -> Purge
     names = sorted(candidates.union(_stored_names(storage)))
     for start in range(0, len(names), BATCH):
         chunk = names[start : start + BATCH]
-        referenced = set(
-            InboundMessage.objects.using(using)
-            .filter(raw_name__in=chunk)
-            .values_list("raw_name", flat=True)
-        )
+        holders = InboundMessage.objects.using(using).filter(raw_name__in=chunk)
+        if dry_run:  # as if the expired messages were gone
+            holders = holders.exclude(pk__in=expired(now, using).values("pk"))
+        referenced = set(holders.values_list("raw_name", flat=True))
         for name in chunk:
             if name in referenced:
                 continue

@@ -16,13 +16,16 @@ from tests.mailapp.models import Ticket
 
 def pause(point: str) -> None:
     """
-    Stop here for good when the test asks to (STORE_TEST_PAUSE), saying so
-    in the marker file first: the test then kills the process at this point.
+    Stop here when the test asks to (STORE_TEST_PAUSE), saying so in the
+    marker file first, until the gate file appears (for good if there is
+    none): the test kills the process at this point, or lets it go on once
+    another process has come.
     """
     if getattr(settings, "STORE_TEST_PAUSE", "") == point:
         Path(os.environ["MAILSERVER_TEST_MARKER"]).write_text(point)
-        while True:
-            time.sleep(60)
+        gate = os.environ.get("MAILSERVER_TEST_GATE")
+        while not (gate and Path(gate).exists()):
+            time.sleep(0.05)
 
 
 def open_ticket(request):

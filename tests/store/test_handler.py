@@ -1,0 +1,212 @@
+"""
+Exactly once, in process: a message is handled once per recipient and
+content, its view's work, status and replies commit together, and a
+redelivery is answered from the record.
+"""
+
+import pytest
+from django.core import mail
+
+from mailserver import Outcome
+from mailserver.store.handler import RecordedResult
+from mailserver.store.models import InboundAttempt, InboundMessage, OutboundMessage
+from mailserver.test import Client
+from tests.mailapp.models import Comment, Ticket
+
+pytestmark = pytest.mark.django_db
+
+MESSAGE = (
+    b"From: Ann <ann@example.org>\n"
+    b"To: help@desk.example.com\n"
+    b"Subject: Printer on fire\n"
+    b"Message-ID: <h1@example.org>\n"
+    b"\n"
+    b"Help!\n"
+)
+
+
+def send(message=MESSAGE, recipient="help@desk.example.com", **envelope):
+    envelope.setdefault("sender", "ann@example.org")
+    return Client().send(message, recipient=recipient, **envelope)
+
+
+def test_a_message_is_stored_with_its_envelope_and_outcome():
+    result = send(queue_id="4QX1", client_address="192.0.2.1", original_recipient="a@b.c")
+    assert result.outcome is Outcome.DELIVERED
+    inbound = InboundMessage.objects.get()
+    assert (inbound.sender, inbound.recipient, inbound.original_recipient) == (
+        "ann@example.org", "help@desk.example.com", "a@b.c",
+    )
+    assert (inbound.queue_id, inbound.client_address, inbound.transport, inbound.size) == (
+        "4QX1", "192.0.2.1", "test", len(MESSAGE),
+    )
+    assert (inbound.message_id, inbound.subject) == ("<h1@example.org>", "Printer on fire")
+    assert (inbound.status, inbound.outcome, inbound.enhanced_code, inbound.status_text) == (
+        "processed", "delivered", "2.0.0", "delivered",
+    )
+    assert (inbound.route, inbound.attempts, inbound.last_error) == ("open-ticket", 1, "")
+    assert inbound.finished_at >= inbound.received_at
+    assert inbound.open_raw().read() == MESSAGE
+    assert str(inbound) == "Printer on fire to <help@desk.example.com> (processed)"
+
+
+def test_a_redelivery_is_answered_from_the_record_without_running_the_view():
+    first = send()
+    again = send(queue_id="second-try")
+    assert Ticket.objects.count() == 1
+    assert len(mail.outbox) == 1
+    assert isinstance(again, RecordedResult) and not isinstance(first, RecordedResult)
+    assert (again.outcome, again.reply(), again.route) == (
+        first.outcome, first.reply(), "open-ticket",
+    )
+    inbound = InboundMessage.objects.get()
+    assert inbound.attempts == 1
+    history = list(inbound.history.values_list("replayed", "queue_id", "outcome"))
+    assert history == [(False, "", "delivered"), (True, "second-try", "delivered")]
+
+
+def test_an_upstream_resend_with_more_trace_headers_is_the_same_message():
+    send()
+    resent = (
+        b"Received: from mx2.example.org by mail.example.com with ESMTP id 5RY2;\n"
+        b"\tTue, 1 Dec 2026 10:05:00 +0000\n"
+        b"Return-Path: <ann@example.org>\n" + MESSAGE.replace(b"\n", b"\r\n")
+    )
+    assert send(resent).outcome is Outcome.DELIVERED
+    assert Ticket.objects.count() == 1 and InboundMessage.objects.count() == 1
+
+
+def test_two_messages_sharing_a_message_id_are_both_handled():
+    send()
+    send(MESSAGE.replace(b"Help!", b"Also the fax."))
+    assert Ticket.objects.count() == 2
+    assert InboundMessage.objects.filter(message_id="<h1@example.org>").count() == 2
+    assert len(mail.outbox) == 2
+
+
+def test_one_message_to_two_recipients_is_handled_for_each():
+    send(recipient="help@desk.example.com")
+    send(recipient="quiet@desk.example.com")
+    assert Ticket.objects.count() == 2
+    assert InboundMessage.objects.count() == 2
+
+
+def test_a_temporary_failure_rolls_back_the_view_and_records_the_attempt():
+    result = send(recipient="flaky@desk.example.com")
+    assert result.outcome is Outcome.TEMPORARY_FAILURE
+    assert not Ticket.objects.exists()
+    assert not OutboundMessage.objects.exists()
+    inbound = InboundMessage.objects.get()
+    assert (inbound.status, inbound.outcome, inbound.attempts) == (
+        "deferred", "temporary_failure", 1,
+    )
+    assert "RuntimeError: the view fails on its first run" in inbound.last_error
+    assert inbound.finished_at is None
+    # The retry runs the view afresh, once.
+    assert send(recipient="flaky@desk.example.com").outcome is Outcome.DELIVERED
+    assert Ticket.objects.count() == 1
+    inbound.refresh_from_db()
+    assert (inbound.status, inbound.attempts) == ("processed", 2)
+    assert list(inbound.history.values_list("outcome", flat=True)) == [
+        "temporary_failure", "delivered",
+    ]
+    # One reply; the first run's error went to ADMINS.
+    assert [m.to for m in mail.outbox] == [["admin@example.com"], ["ann@example.org"]]
+
+
+def test_a_deferring_view_leaves_nothing_of_its_work():
+    ticket = Ticket.objects.create(subject="x")
+    result = send(recipient=f"atomic-{ticket.pk}@example.com")
+    assert (result.outcome, result.dsn_line()) == (Outcome.TEMPORARY_FAILURE, "4.3.0 not now")
+    assert not Comment.objects.exists()
+    inbound = InboundMessage.objects.get()
+    assert (inbound.status, inbound.status_text, inbound.last_error) == (
+        "deferred", "not now", "4.3.0 not now",
+    )
+
+
+def test_a_bounced_message_is_bounced_again_from_the_record():
+    first = send(recipient="nobody@example.com")
+    again = send(recipient="nobody@example.com")
+    assert first.outcome is again.outcome is Outcome.UNKNOWN_RECIPIENT
+    assert again.dsn_line() == first.dsn_line() == "5.1.1 <nobody@example.com>: no such mailbox"
+    inbound = InboundMessage.objects.get()
+    assert (inbound.status, inbound.enhanced_code, inbound.attempts) == ("bounced", "5.1.1", 1)
+    assert inbound.history.filter(replayed=True).count() == 1
+
+
+def test_a_refusing_view_is_not_run_again():
+    send(recipient="refuse@example.com")
+    again = send(recipient="refuse@example.com")
+    assert again.dsn_line() == "5.7.0 no attachments here"
+    assert InboundAttempt.objects.filter(replayed=False).count() == 1
+
+
+def test_the_reply_is_written_to_the_outbox_and_sent_after_the_commit():
+    result = send()
+    assert result.reply_sent
+    reply = OutboundMessage.objects.get()
+    assert (reply.kind, reply.status, reply.attempts) == ("reply", "sent", 1)
+    assert reply.recipients == ["ann@example.org"]
+    assert reply.inbound == InboundMessage.objects.get()
+    assert reply.subject.startswith("[#") and reply.message_id.startswith("<")
+    [sent] = mail.outbox
+    assert sent.message().as_bytes() == bytes(reply.raw)
+    assert sent.to == ["ann@example.org"]
+    assert sent.subject == reply.subject
+    assert sent.reply_to == [f"ticket-{Ticket.objects.get().pk}@desk.example.com"]
+    assert sent.extra_headers["Message-ID"] == reply.message_id
+    assert sent.extra_headers["In-Reply-To"] == "<h1@example.org>"
+    assert str(reply).startswith("Reply to ann@example.org: [#")
+
+
+def test_a_reply_that_cannot_be_sent_never_defers_the_message(settings):
+    settings.EMAIL_BACKEND = "tests.store.backends.DownBackend"
+    result = send()
+    assert result.outcome is Outcome.DELIVERED
+    assert not result.reply_sent
+    assert InboundMessage.objects.get().status == "processed"
+    reply = OutboundMessage.objects.get()
+    assert (reply.status, reply.attempts) == ("pending", 1)
+    assert reply.last_error == "ConnectionRefusedError: the outgoing mail server is down"
+    assert reply.next_attempt_at > reply.created_at
+    assert Ticket.objects.count() == 1
+
+
+def test_a_failure_notice_goes_through_the_outbox(settings):
+    settings.MAIL_FAILURE_NOTICES = True
+    result = send(recipient="refuse@example.com")
+    assert result.notice_sent
+    notice = OutboundMessage.objects.get()
+    assert (notice.kind, notice.status) == ("notice", "sent")
+    assert notice.recipients == ["ann@example.org"]
+    assert str(notice).startswith("Failure notice to ann@example.org")
+    # Bounced again from the record: no second notice.
+    send(recipient="refuse@example.com")
+    assert OutboundMessage.objects.count() == 1 and len(mail.outbox) == 1
+
+
+def test_without_an_envelope_recipient_the_headers_give_it():
+    message = b"Delivered-To: help@desk.example.com\n" + MESSAGE
+    send(message, recipient="")
+    send(message.replace(b"Delivered-To: help@", b"Delivered-To: quiet@"), recipient="")
+    assert sorted(InboundMessage.objects.values_list("recipient", flat=True)) == [
+        "help@desk.example.com", "quiet@desk.example.com",
+    ]
+
+
+def test_signals_see_each_delivery(db):
+    from mailserver import signals
+
+    seen = []
+
+    def handled(sender, request, result, **kwargs):
+        seen.append((type(result).__name__, result.outcome))
+
+    signals.message_handled.connect(handled)
+    try:
+        send()
+        send()
+    finally:
+        signals.message_handled.disconnect(handled)
+    assert seen == [("Result", Outcome.DELIVERED), ("RecordedResult", Outcome.DELIVERED)]
