@@ -6,6 +6,7 @@ framework, and a test runs them as a worker would (the real worker on a
 real database is in test_queued_processes.py).
 """
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -63,6 +64,27 @@ def send(message=MESSAGE, recipient="help@desk.example.com", **envelope):
     return Client().send(message, recipient=recipient, **envelope)
 
 
+@contextmanager
+def in_the_tests_transaction(django_capture_on_commit_callbacks):
+    """
+    As the test Client does: the connection is the test's, in its
+    transaction, so the signals a message starts and ends with do not close
+    it; what its commit would run, runs.
+    """
+    from django.db import close_old_connections
+
+    from mailserver.signals import message_finished, message_started
+
+    message_started.disconnect(close_old_connections)
+    message_finished.disconnect(close_old_connections)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            yield
+    finally:
+        message_started.connect(close_old_connections)
+        message_finished.connect(close_old_connections)
+
+
 def work(results, django_capture_on_commit_callbacks):
     """
     Run the tasks that are due, in order, as a worker would, until none is
@@ -71,13 +93,13 @@ def work(results, django_capture_on_commit_callbacks):
     done = []
     while due := [r for r in results if not r.task.run_after or r.task.run_after <= timezone.now()]:
         results.remove(due[0])
-        with django_capture_on_commit_callbacks(execute=True):
+        with in_the_tests_transaction(django_capture_on_commit_callbacks):
             done.append(due[0].task.call(*due[0].args, **due[0].kwargs))
     return done
 
 
 def run(pk, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
+    with in_the_tests_transaction(django_capture_on_commit_callbacks):
         return queue.run(pk)
 
 
