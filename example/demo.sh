@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -m pip install --quiet --disable-pip-version-check -e .. || exit 1
 export DJANGO_SETTINGS_MODULE=exampleproject.settings
-rm -f db.sqlite3
+rm -rf db.sqlite3 mailstore
 "$PYTHON" manage.py migrate --verbosity 0 || exit 1
 
 show() {  # show TITLE FILE SENDER RECIPIENT
@@ -16,6 +16,8 @@ show() {  # show TITLE FILE SENDER RECIPIENT
 }
 
 show "A new ticket: the view replies (printed by the console e-mail backend)" \
+    new-ticket.eml ann@example.org help@bugs.example.com
+show "The same message again, as an MTA retrying would deliver it: answered from the store, no second ticket, no second reply" \
     new-ticket.eml ann@example.org help@bugs.example.com
 show "A reply to ticket-1@: the address resolves with a capture, no reply is sent" \
     comment.eml ann@example.org ticket-1@bugs.example.com

@@ -29,6 +29,9 @@ def test_demo_shows_the_reply_and_each_outcome():
     assert "Subject: [#1] The printer is on fire" in out
     assert "Reply-To: ticket-1@bugs.example.com" in out
     assert "<help@bugs.example.com> tickets:open: 250 2.0.0 delivered\nexit status 0" in out
+    # Delivered again: answered from the store, neither a second ticket nor reply.
+    assert out.count("<help@bugs.example.com> tickets:open: 250 2.0.0 delivered") == 2
+    assert out.count("Subject: [#1]") == 1 and "[#2]" not in out
     assert "<ticket-1@bugs.example.com> tickets:reply: 250 2.0.0 accepted, no reply" in out
     assert "<newsletter@example.com> newsletter: 250 2.0.0 accepted, no reply" in out
     assert "550 5.1.1 <nobody@example.com>: no such mailbox" in out
@@ -46,7 +49,7 @@ def test_example_project_tests_pass():
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "Ran 4 tests" in proc.stderr
+    assert "Ran 6 tests" in proc.stderr
 
 
 def test_example_check_is_clean():

@@ -12,6 +12,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "mailserver",
+    # Every message stored before it is answered, and handled once however
+    # often it comes: retries open no second ticket. See README, "The store".
+    "mailserver.store",
     "tickets",
 ]
 DATABASES = {
@@ -28,3 +31,5 @@ EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 ROOT_MAILCONF = "exampleproject.mailconf"
 MAILER_DAEMON_ADDRESS = "mailer-daemon@example.com"
 MAIL_ATOMIC_REQUESTS = True
+# Where the store keeps raw messages: private, not under MEDIA_ROOT.
+MAIL_STORE_ROOT = BASE_DIR / "mailstore"

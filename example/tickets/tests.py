@@ -2,7 +2,7 @@ from django.core import mail
 from django.test import TestCase
 
 from mailserver import EmailIgnoreResponse, Outcome, reverse
-from mailserver.test import Client, RequestFactory
+from mailserver.test import Client, RequestFactory, build_message
 
 from . import mailers
 from .models import Ticket
@@ -43,3 +43,50 @@ class HelpDeskTests(TestCase):
         for address in ("ticket-999@bugs.example.com", "nobody@example.com"):
             result = Client().send(recipient=address, **MESSAGE)
             self.assertEqual(result.outcome, Outcome.UNKNOWN_RECIPIENT)
+
+
+class DownBackend:
+    """The outgoing mail server is down."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        raise ConnectionRefusedError("smtp.example.com: connection refused")
+
+    def close(self):
+        pass
+
+
+class RetryTests(TestCase):
+    """With mailserver.store, a message the MTA delivers again opens no second ticket."""
+
+    def test_a_redelivered_message_opens_one_ticket(self):
+        # The same message each time: build_message() makes up a new Message-ID.
+        message = build_message(**MESSAGE)
+        for _ in range(3):
+            result = Client().send(
+                message, recipient="help@bugs.example.com", sender="ann@example.org"
+            )
+            self.assertEqual(result.outcome, Outcome.DELIVERED)
+        self.assertEqual(Ticket.objects.count(), 1)
+        self.assertEqual(len(mail.outbox), 1)
+
+    def test_a_reply_that_cannot_be_sent_is_sent_later_and_opens_no_ticket(self):
+        from django.core.management import call_command
+
+        from mailserver.store.models import OutboundMessage
+
+        with self.settings(EMAIL_BACKEND="tickets.tests.DownBackend"):
+            result = Client().send(
+                recipient="help@bugs.example.com", sender="ann@example.org", **MESSAGE
+            )
+        # Delivered all the same: the MTA does not retry, the reply waits.
+        self.assertEqual(result.outcome, Outcome.DELIVERED)
+        self.assertEqual(Ticket.objects.count(), 1)
+        self.assertEqual(OutboundMessage.objects.get().status, "pending")
+        # The mail server is back; sendreplies, from cron, sends it.
+        call_command("sendreplies", "--flush", verbosity=0)
+        [reply] = mail.outbox
+        self.assertEqual(reply.to, ["ann@example.org"])
+        self.assertEqual(OutboundMessage.objects.get().status, "sent")

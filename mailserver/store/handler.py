@@ -35,7 +35,7 @@ from ..conf import settings
 from ..envelope import Envelope
 from ..handlers import Result, handle_message, response_for_exception
 from .keys import fingerprint
-from .models import InboundAttempt, InboundMessage
+from .models import InboundAttempt, InboundMessage, OutboundMessage
 from .storage import save_raw
 
 logger = logging.getLogger("mailserver.store")
@@ -159,7 +159,20 @@ def process(
         inbound = lock(inbound)
         if inbound.is_finished:
             _attempt(inbound, started, envelope, replayed=True)
-            return RecordedResult(inbound)
+            # The MTA's retry is the outbox's too: a reply left unsent (the
+            # sender was down, or the process died sending it) goes now.
+            unsent = list(
+                inbound.replies.filter(status=OutboundMessage.Status.PENDING).values_list(
+                    "pk", flat=True
+                )
+            )
+            result = RecordedResult(inbound)
+            if unsent:
+                transaction.on_commit(
+                    lambda: _send_after_commit(unsent, result, (False, False), using),
+                    using=using,
+                )
+            return result
         result = handle(raw, envelope, mailconf=mailconf, atomic=True, send=send)
         if result.outcome.is_temporary:
             # The view's work and its replies go; the attempt is recorded below.

@@ -84,20 +84,24 @@ def _lease_owner() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def send_due(ids=None, *, using: str | None = None, limit: int | None = None) -> dict[str, int]:
+def send_due(
+    ids=None, *, using: str | None = None, limit: int | None = None, flush: bool = False
+) -> dict[str, int]:
     """
-    Send the pending replies that are due (only those in ``ids``, if given),
+    Send the pending replies that are due (only those in ``ids``, if given;
+    with ``flush``, whatever their retry time, as ``postqueue -f`` does),
     each claimed under a lease first. Never raises for a failed send: the
-    reply is rescheduled, or given up when too old. Returns counts by
-    what became of them: sent, retry, failed.
+    reply is rescheduled, or given up when too old. Returns counts by what
+    became of them: sent, retry, failed.
     """
     using = using or router.db_for_write(OutboundMessage)
     now = timezone.now()
     due = OutboundMessage.objects.using(using).filter(
         Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
         status=OutboundMessage.Status.PENDING,
-        next_attempt_at__lte=now,
     )
+    if not flush:
+        due = due.filter(next_attempt_at__lte=now)
     if ids is not None:
         due = due.filter(pk__in=list(ids))
     pks = list(due.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])

@@ -25,8 +25,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--limit", type=int, default=None, help="At most this many replies per round."
         )
+        parser.add_argument(
+            "--flush",
+            action="store_true",
+            help="Send every pending reply now, whatever its retry time (once the outgoing "
+            "mail server is back, as postqueue -f does).",
+        )
 
-    def handle(self, *args, loop=False, interval=10.0, limit=None, verbosity=1, **options):
+    def handle(
+        self, *args, loop=False, interval=10.0, limit=None, flush=False, verbosity=1, **options
+    ):
         stopping = []
         if loop:
             # Finish the reply in hand, then stop: a kill in mid-send is what
@@ -34,7 +42,8 @@ class Command(BaseCommand):
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda *_: stopping.append(True))
         while True:
-            counts = send_due(limit=limit)
+            counts = send_due(limit=limit, flush=flush)
+            flush = False  # a --loop flushes once, then keeps the schedule
             if verbosity >= 1 and (not loop or any(counts.values())):
                 self.stdout.write(
                     "Sent {sent}, to retry {retry}, given up {failed}.".format(**counts)
