@@ -27,7 +27,7 @@ MESSAGE = (
 
 def send(message=MESSAGE, recipient="help@desk.example.com", **envelope):
     envelope.setdefault("sender", "ann@example.org")
-    return Client().send(message, recipient=recipient, **envelope)
+    return Client(raise_request_exception=False).send(message, recipient=recipient, **envelope)
 
 
 def test_a_message_is_stored_with_its_envelope_and_outcome():

@@ -171,6 +171,13 @@ def statuses(db):
     return [status for (status,) in db.rows(f"SELECT status FROM {INBOUND} ORDER BY id")]
 
 
+def settled(db, count):
+    """Every one of ``count`` messages processed, and its replies sent (after the commit)."""
+    return statuses(db) == ["processed"] * count and not db.count(
+        "mailserver_store_outboundmessage", "status = 'pending'"
+    )
+
+
 def history(db, pk):
     return [
         outcome
@@ -231,7 +238,7 @@ def test_two_workers_run_each_view_exactly_once(queued):
     # same messages, handled once.
     for n in range(5):
         assert pipe(env, b"Received: from mx2 by mail; Tue, 1 Dec 2026\n" + message(n))[0] == 0
-    wait_until(lambda: statuses(db) == ["processed"] * count, "every message processed")
+    wait_until(lambda: settled(db, count), "every message processed, its reply sent")
 
     assert db.count("mailapp_ticket") == count
     assert len(set(sent(env))) == len(sent(env)) == count
@@ -259,7 +266,7 @@ def test_a_worker_killed_in_mid_view_leaves_the_message_to_the_other(queued):
 
     def swept():
         manage(env, "retrymail", **lease)
-        return statuses(db) == ["processed"]
+        return settled(db, 1)
 
     wait_until(swept, "the message taken over and processed")
     assert db.count("mailapp_ticket") == 1
@@ -278,7 +285,7 @@ def test_a_temporary_failure_is_retried_by_the_workers_with_backoff(queued):
     workers.start("worker-2", **retry)
     raw = message(subject="Flaky")
     assert pipe(env, raw, recipient="flaky@desk.example.com", **retry) == (0, "")
-    wait_until(lambda: statuses(db) == ["processed"], "the retry processed")
+    wait_until(lambda: settled(db, 1), "the retry processed")
 
     [(pk, attempts)] = db.rows(f"SELECT id, attempts FROM {INBOUND}")
     assert attempts == 2
@@ -304,3 +311,36 @@ def _seconds(value):
     if isinstance(value, str):  # SQLite
         value = datetime.fromisoformat(value)
     return value.timestamp()
+
+
+def test_a_long_view_holds_back_the_other_worker_only_on_sqlite(queued):
+    env, db, workers = queued
+    pause = {"MAILSERVER_TEST_PAUSE": "view"}
+    workers.start("worker-1", **pause)
+    workers.start("worker-2", **pause)
+    assert pipe(env, message()) == (0, "")
+    marker = Path(env["MAILSERVER_TEST_MARKER"])
+    wait_until(lambda: marker.exists(), "a worker in the view")
+    [(owner,)] = db.rows(f"SELECT lease_owner FROM {INBOUND}")
+    busy = workers.by_pid(int(owner.split(":")[-2]))
+    quiet = [message(n, subject="Quiet") for n in range(2, 6)]
+    if POSTGRES:
+        # Row locks: the other worker takes the other messages meanwhile.
+        for raw in quiet:
+            assert pipe(env, raw, recipient="quiet@desk.example.com") == (0, "")
+        wait_until(
+            lambda: statuses(db) == ["processing"] + ["processed"] * len(quiet),
+            "the other messages processed while the first view runs",
+        )
+        other = ({"worker-1", "worker-2"} - {busy}).pop()
+        assert [ids for status, ids in tasks(db) if status == "SUCCESSFUL"] == [(other,)] * 4
+    else:
+        # One writer: the view's transaction holds the write lock, and a
+        # delivery meanwhile cannot store its message, so the MTA is told
+        # to try again later.
+        code, line = pipe(env, quiet[0], recipient="quiet@desk.example.com")
+        assert (code, line) == (75, "4.3.0 temporary failure, try again later")
+    Path(env["MAILSERVER_TEST_GATE"]).touch()
+    wait_until(lambda: settled(db, len(statuses(db))), "every message processed")
+    assert db.count("mailapp_ticket") == len(statuses(db))
+    assert len(sent(env)) == 1
