@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # The example help desk, run on its sample messages. Installs the project
-# into the current Python first, and starts from an empty SQLite database.
+# into the current Python first (use a virtualenv: Debian's own python3
+# refuses pip installs), and starts from an empty SQLite database.
 set -uo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
+if "$PYTHON" -c 'import os, sys, sysconfig; sys.exit(sys.prefix != sys.base_prefix or not
+        os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
+    echo "demo.sh: $PYTHON is the system's Python, which refuses pip installs." >&2
+    echo "Run it inside a virtualenv: python3 -m venv .venv && . .venv/bin/activate" >&2
+    exit 1
+fi
 "$PYTHON" -m pip install --quiet --disable-pip-version-check -e .. || exit 1
 export DJANGO_SETTINGS_MODULE=exampleproject.settings
 rm -rf db.sqlite3 mailstore
@@ -26,6 +33,10 @@ show "An unknown recipient: bounced with 5.1.1" unknown.eml bob@example.org nobo
 
 printf '\n=== The same unknown recipient through django-mailpipe, as Postfix or Exim run it\n'
 echo '$ django-mailpipe --settings exampleproject.settings --pythonpath . --sender bob@example.org --recipient nobody@example.com < messages/unknown.eml'
-"$PYTHON" -m mailserver.pipe --settings exampleproject.settings --pythonpath . \
-    --sender bob@example.org --recipient nobody@example.com < messages/unknown.eml
-echo "exit status $? (Postfix and Exim bounce on 67; the line above is the DSN text)"
+# The pipe's line ends without a line break (Postfix would log it as a
+# trailing space) unless it goes to a terminal: printf gives it one here.
+line=$("$PYTHON" -m mailserver.pipe --settings exampleproject.settings --pythonpath . \
+    --sender bob@example.org --recipient nobody@example.com < messages/unknown.eml)
+status=$?
+printf '%s\n' "$line"
+echo "exit status $status (Postfix and Exim bounce on 67; the line above is the DSN text)"

@@ -16,9 +16,9 @@ import functools
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.backends import BaseBackend
 from django.contrib.auth.models import AnonymousUser
+from django.utils.deprecation import MiddlewareMixin
 
 from .exceptions import PermissionDenied
-from .middleware import MiddlewareMixin
 
 
 class EmailBackend(BaseBackend):
@@ -46,12 +46,11 @@ class EmailBackend(BaseBackend):
 class SenderAuthenticationMiddleware(MiddlewareMixin):
     """Sets ``request.user`` from the From address, or ``AnonymousUser``."""
 
-    def __call__(self, request):
+    def process_request(self, request) -> None:
         user = None
         if request.from_email:
             user = authenticate(request, sender_email=request.from_email)
         request.user = user or AnonymousUser()
-        return self.get_response(request)
 
 
 def login_required(view):

@@ -113,7 +113,7 @@ def prepare_answer(response: EmailResponse, request: EmailRequest) -> str | None
             return reason or "no one to answer: null sender"
         response.to = [request.sender]
     if response.subject:
-        response.subject = collapse_re(response.subject)
+        response.subject = collapse_re(str(response.subject))
     else:
         response.subject = reply_subject(request.subject)
     headers = {k.lower() for k in response.extra_headers}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from types import ModuleType
 
 from django.core import checks
 
@@ -24,8 +25,9 @@ def check_mailconf(app_configs=None, **kwargs):
     from .resolvers import MailboxResolver, get_resolver
 
     resolver = get_resolver(mailconf)
-    errors = []
-    names = Counter()
+    errors: list[checks.CheckMessage] = []
+    names: Counter[str] = Counter()
+    seen_modules = set()
 
     def walk(resolver, namespaces):
         try:
@@ -38,6 +40,10 @@ def check_mailconf(app_configs=None, **kwargs):
                 )
             )
             return
+        module = resolver.mailconf_module
+        if isinstance(module, ModuleType) and module.__name__ not in seen_modules:
+            seen_modules.add(module.__name__)
+            errors.extend(check_one_pattern_list(module))
         for pattern in patterns:
             try:
                 re.compile(pattern.regex_string)
@@ -74,3 +80,26 @@ def check_mailconf(app_configs=None, **kwargs):
                 )
             )
     return errors
+
+
+def check_one_pattern_list(module: ModuleType) -> list[checks.CheckMessage]:
+    """
+    A mailconf module's patterns are ``mailpatterns``, else ``urlpatterns``
+    (the original API's name): a module defining both has one list read and
+    the other silently ignored.
+    """
+    if getattr(module, "mailpatterns", None) is None or not hasattr(module, "urlpatterns"):
+        return []
+    return [
+        checks.Warning(
+            f"The mailconf {module.__name__!r} defines both 'mailpatterns' and "
+            "'urlpatterns'; only 'mailpatterns' is read.",
+            hint=(
+                "Keep one list: move the routes of 'urlpatterns' into 'mailpatterns', or "
+                "rename the list. If 'urlpatterns' holds the project's URL patterns, give "
+                "the mail patterns a module of their own."
+            ),
+            obj=module.__name__,
+            id="mailserver.W002",
+        )
+    ]

@@ -17,10 +17,9 @@ DEFAULTS: dict[str, Any] = {
     "ROOT_MAILCONF": None,
     # From address of replies whose view names none, and of notices the app sends.
     "MAILER_DAEMON_ADDRESS": "mailer-daemon@localhost",
-    # Middleware factories, in order, like MIDDLEWARE.
-    "MAIL_MIDDLEWARE": [
-        "mailserver.middleware.CommonMiddleware",
-    ],
+    # Middleware factories, in order, like MIDDLEWARE. None are needed: the
+    # handler maps Http404 and Django's PermissionDenied itself.
+    "MAIL_MIDDLEWARE": [],
     # Splits "ticket+42" into "ticket" and the subaddress "42". Empty disables it.
     "MAIL_SUBADDRESS_DELIMITER": "+",
     # Match local parts case-insensitively (RFC 5321 says they are case-sensitive,

@@ -83,14 +83,14 @@ class DeliveryReport:
 
 def is_report(message: Message) -> bool:
     return message.get_content_type() == "multipart/report" and (
-        (message.get_param("report-type") or "").lower() in ("delivery-status", "")
+        str(message.get_param("report-type") or "").lower() in ("delivery-status", "")
         and any(p.get_content_type() in _REPORT_TYPES for p in _children(message))
     )
 
 
 def _children(message: Message) -> list[Message]:
     payload = message.get_payload()
-    return payload if isinstance(payload, list) else []
+    return [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
 
 
 def _status_blocks(part: Message) -> list[Message]:
@@ -104,9 +104,7 @@ def _status_blocks(part: Message) -> list[Message]:
         return blocks
     from email.parser import Parser
 
-    text = decode_payload(part)
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
+    text = decode_payload(part).decode("utf-8", "replace")
     return [
         Parser().parsestr(chunk.strip() + "\n", headersonly=True)
         for chunk in re.split(r"\r?\n\s*\r?\n", text)

@@ -15,10 +15,10 @@ class MailException(Exception):
 
     def __init__(self, text: str | None = None, *args):
         super().__init__(text, *args)
-        self.text = text
+        self.status_text = text
 
     def __str__(self) -> str:
-        return self.text or self.outcome.text
+        return self.status_text or self.outcome.text
 
 
 class RecipientNotFound(MailException):
@@ -34,8 +34,8 @@ class RecipientNotFound(MailException):
         self.tried = tried or []
 
     def __str__(self) -> str:
-        if self.text:
-            return self.text
+        if self.status_text:
+            return self.status_text
         return f"<{self.address}>: no such mailbox" if self.address else self.outcome.text
 
 

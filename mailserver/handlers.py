@@ -13,20 +13,27 @@ from __future__ import annotations
 
 import logging
 import traceback
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any, TypeAlias
 
+from asgiref.sync import async_to_sync, iscoroutinefunction
+from django.core.exceptions import ImproperlyConfigured as DjangoImproperlyConfigured
+from django.core.exceptions import MiddlewareNotUsed
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.signals import setting_changed
 from django.db import transaction
+from django.http import Http404
 from django.utils.module_loading import import_string
 
 from . import signals
-from .addresses import syntax_error
+from .addresses import check_recipient, check_sender
 from .autoreply import answers, prepare_answer, send_failure_notice
 from .conf import settings
+from .deprecation import RemovedInMailserver02Warning
 from .envelope import Envelope
 from .exceptions import (
-    BadRecipientAddress,
-    BadSenderAddress,
     ImproperlyConfigured,
     MailException,
     MalformedMessage,
@@ -36,8 +43,17 @@ from .limits import check_size, check_structure
 from .mime import is_blank, message_size, parse_message
 from .request import EmailRequest
 from .resolvers import get_resolver
-from .response import EmailOutcomeResponse, EmailResponse
+from .response import (
+    EmailForbiddenResponse,
+    EmailNotFoundResponse,
+    EmailOutcomeResponse,
+    EmailResponse,
+)
 from .status import Outcome
+
+# A message as transports hand it over: bytes, or a binary file holding them
+# (a spool, so that a large message is never held in memory whole).
+Raw: TypeAlias = "bytes | IO[bytes]"
 
 logger = logging.getLogger("mailserver.request")
 reply_logger = logging.getLogger("mailserver.replies")
@@ -48,7 +64,9 @@ class Result:
     """What became of one message for one recipient."""
 
     outcome: Outcome
-    text: str | None = None
+    # The text of the status line when the view or the exception chose one;
+    # the outcome's default text otherwise.
+    status_text: str | None = None
     request: EmailRequest | None = None
     response: EmailResponse | None = None
     recipient: str = ""
@@ -67,25 +85,50 @@ class Result:
     def exit_code(self) -> int:
         return self.outcome.exit_code
 
+    @property
+    def text(self) -> str | None:
+        """Deprecated spelling of :attr:`status_text`."""
+        warnings.warn(
+            "Result.text is deprecated: use Result.status_text (request.text is the body).",
+            RemovedInMailserver02Warning,
+            stacklevel=2,
+        )
+        return self.status_text
+
     def reply(self) -> str:
-        return self.outcome.reply(self.text)
+        return self.outcome.reply(self.status_text)
 
     def dsn_line(self) -> str:
-        return self.outcome.dsn_line(self.text)
+        return self.outcome.dsn_line(self.status_text)
 
 
-def response_for_exception(request: EmailRequest, exc: BaseException) -> EmailOutcomeResponse:
+def response_for_exception(
+    request: EmailRequest | None, exc: BaseException
+) -> EmailOutcomeResponse:
     """
-    Turn an exception into the response its outcome stands for. An
-    exception that does not name an outcome is a bug on our side: the
-    message is deferred, never bounced, and the error is reported the way
-    Django reports a 500.
+    Turn an exception into the response its outcome stands for, as Django
+    turns Http404 into a 404 and PermissionDenied into a 403: Django's
+    shortcuts mean the same in a mail view (``get_object_or_404()``: no such
+    mailbox, 5.1.1; ``PermissionDenied``: sender not allowed, 5.7.1), with
+    or without any middleware.
+
+    Any other exception is a bug on our side, ObjectDoesNotExist included
+    (a view's own lookup failed, not the sender's address): the message is
+    deferred, never bounced, and the error is reported the way Django
+    reports a 500. Django's ImproperlyConfigured defers as misconfigured.
     """
     if isinstance(exc, MailException):
         response = EmailOutcomeResponse(str(exc), exc.outcome)
+    elif isinstance(exc, Http404):
+        response = EmailNotFoundResponse(f"<{getattr(request, 'recipient', '')}>: no such mailbox")
+    elif isinstance(exc, DjangoPermissionDenied):
+        response = EmailForbiddenResponse(str(exc) or None)
     else:
         handle_uncaught_exception(request, exc)
-        response = EmailOutcomeResponse(outcome=Outcome.TEMPORARY_FAILURE)
+        if isinstance(exc, DjangoImproperlyConfigured):
+            response = EmailOutcomeResponse(outcome=Outcome.MISCONFIGURED)
+        else:
+            response = EmailOutcomeResponse(outcome=Outcome.TEMPORARY_FAILURE)
     response.exception = exc
     return response
 
@@ -131,24 +174,42 @@ class MailHandler:
         self.mailconf = mailconf
         self._view_middleware: list = []
         self._exception_middleware: list = []
-        self._middleware_chain = None
+        self._middleware_chain: Callable[[EmailRequest], EmailResponse] | None = None
         self.load_middleware()
 
     def load_middleware(self) -> None:
+        """
+        Build the chain from MAIL_MIDDLEWARE, innermost first, as Django's
+        BaseHandler does: a factory may refuse with MiddlewareNotUsed and is
+        left out; one that returns None is a configuration error. Nothing is
+        kept unless the whole chain is built.
+        """
+        view_middleware: list = []
+        exception_middleware: list = []
         handler = convert_exception_to_response(self._get_response)
         for path in reversed(settings.MAIL_MIDDLEWARE):
             factory = import_string(path)
-            mw = factory(handler)
+            try:
+                mw = factory(handler)
+            except MiddlewareNotUsed as exc:
+                if str(exc):
+                    logger.debug("MiddlewareNotUsed(%r): %s", path, exc)
+                else:
+                    logger.debug("MiddlewareNotUsed: %r", path)
+                continue
             if mw is None:
-                raise ValueError(f"Middleware factory {path} returned None.")
+                raise DjangoImproperlyConfigured(f"Middleware factory {path} returned None.")
             if hasattr(mw, "process_view"):
-                self._view_middleware.insert(0, mw.process_view)
+                view_middleware.insert(0, mw.process_view)
             if hasattr(mw, "process_exception"):
-                self._exception_middleware.append(mw.process_exception)
+                exception_middleware.append(mw.process_exception)
             handler = convert_exception_to_response(mw)
+        self._view_middleware = view_middleware
+        self._exception_middleware = exception_middleware
         self._middleware_chain = handler
 
     def get_response(self, request: EmailRequest) -> EmailResponse:
+        assert self._middleware_chain is not None, "load_middleware() first"
         return self._middleware_chain(request)
 
     def resolve(self, request: EmailRequest):
@@ -196,11 +257,9 @@ class MailHandler:
 
     @staticmethod
     def call_view(callback, request, args, kwargs):
-        import asyncio
-
-        if asyncio.iscoroutinefunction(callback):
-            from asgiref.sync import async_to_sync
-
+        # asgiref's test, as Django's: it also sees views marked with
+        # markcoroutinefunction() and async callable objects.
+        if iscoroutinefunction(callback):
             return async_to_sync(callback)(request, *args, **kwargs)
         return callback(request, *args, **kwargs)
 
@@ -216,15 +275,29 @@ _handler: dict[Any, MailHandler] = {}
 
 
 def get_handler(mailconf: str | None = None) -> MailHandler:
-    """The handler is built once per process, as Django builds its own."""
+    """
+    The handler is built once per process, as Django builds its own, and
+    built again after a setting changes (see :func:`reset_handler`).
+    """
     handler = _handler.get(mailconf)
     if handler is None:
         handler = _handler[mailconf] = MailHandler(mailconf)
     return handler
 
 
-def reset_handler() -> None:
+def reset_handler(**kwargs) -> None:
+    """
+    Forget the built handlers. Connected to Django's ``setting_changed``,
+    which ``override_settings`` and pytest-django's ``settings`` send: the
+    next message builds its chain from the settings then in force. Any
+    setting, not only MAIL_MIDDLEWARE: a middleware may read others when it
+    is built (and refuse with MiddlewareNotUsed). Only tests change
+    settings, and building the chain is cheap.
+    """
     _handler.clear()
+
+
+setting_changed.connect(reset_handler, dispatch_uid="mailserver.handlers.reset_handler")
 
 
 def send_message(message) -> None:
@@ -249,7 +322,7 @@ def send_reply(response: EmailResponse, request: EmailRequest, send=send_message
     return None
 
 
-def build_request(raw: bytes, envelope: Envelope) -> EmailRequest:
+def build_request(raw: Raw, envelope: Envelope) -> EmailRequest:
     """
     The request for one recipient. What is wrong with the message or its
     envelope is the sender's fault and raises as the outcome it stands for.
@@ -257,8 +330,7 @@ def build_request(raw: bytes, envelope: Envelope) -> EmailRequest:
     check_size(message_size(raw))
     if is_blank(raw):
         raise MalformedMessage("empty message")
-    if envelope.sender and (error := syntax_error(envelope.sender)):
-        raise BadSenderAddress(f"<{envelope.sender}>: bad sender address syntax ({error})")
+    check_sender(envelope.sender)
     try:
         message = parse_message(raw)
         check_structure(message)
@@ -266,10 +338,20 @@ def build_request(raw: bytes, envelope: Envelope) -> EmailRequest:
         raise MalformedMessage("MIME parts nested too deep to parse") from exc
     request = EmailRequest(raw, envelope, message)
     if not request.recipient:
-        raise ImproperlyConfigured("no recipient: the transport gave none, nor did the headers")
-    if error := syntax_error(request.recipient):
-        raise BadRecipientAddress(f"<{request.recipient}>: bad recipient address syntax ({error})")
+        raise ImproperlyConfigured(no_recipient_text())
+    check_recipient(request.recipient)
     return request
+
+
+def no_recipient_text() -> str:
+    """What to do when neither the transport nor the headers named a recipient."""
+    headers = settings.MAIL_RECIPIENT_HEADERS
+    where = (
+        f"nor in the headers {', '.join(headers)} (MAIL_RECIPIENT_HEADERS)"
+        if headers
+        else "and MAIL_RECIPIENT_HEADERS names no header to read one from"
+    )
+    return f"no recipient: none given (pass --recipient) {where}"
 
 
 def store_installed() -> bool:
@@ -279,7 +361,7 @@ def store_installed() -> bool:
     return apps.is_installed("mailserver.store")
 
 
-def dispatch(raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
+def dispatch(raw: Raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
     """
     Handle ``raw`` (bytes, or a binary file holding them) for the one
     recipient of ``envelope`` and say what became of it. Never raises for
@@ -305,7 +387,7 @@ def dispatch(raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
 
 
 def handle_message(
-    raw,
+    raw: Raw,
     envelope: Envelope,
     *,
     mailconf: str | None = None,
@@ -329,7 +411,9 @@ def handle_message(
                     transaction.set_rollback(True)
         else:
             response = handler.get_response(request)
-        result = Result(response.outcome, response.text, request, response, request.recipient)
+        result = Result(
+            response.outcome, response.status_text, request, response, request.recipient
+        )
         if response.sends_reply:
             # After the view and its transaction: a reply must not announce
             # what a rollback has undone.
@@ -339,7 +423,7 @@ def handle_message(
         response = response_for_exception(request, exc)
         result = Result(
             response.outcome,
-            response.text,
+            response.status_text,
             request,
             None,
             getattr(request, "recipient", envelope.recipient),

@@ -107,7 +107,9 @@ def parse_message(raw, chunk_size: int = PARSE_CHUNK) -> EmailMessage:
     parser = BytesFeedParser(policy=POLICY)
     for chunk in iter_chunks(raw, chunk_size):
         parser.feed(chunk)
-    return parser.close()
+    message = parser.close()
+    assert isinstance(message, EmailMessage)  # POLICY's message_factory
+    return message
 
 
 # Content -----------------------------------------------------------------
@@ -121,7 +123,7 @@ def decode_payload(part: Message) -> bytes:
     joins them again, which holds a 20 MB attachment in memory four times.
     """
     if str(part.get("Content-Transfer-Encoding", "")).strip().lower() != "base64":
-        return part.get_payload(decode=True) or b""
+        return _decoded_payload(part)
     try:
         payload = part.get_payload()
     except Exception:  # 8-bit junk with a charset no codec can decode
@@ -134,7 +136,13 @@ def decode_payload(part: Message) -> bytes:
             return binascii.a2b_base64(payload)
         except (binascii.Error, ValueError):
             pass  # Bad padding, 8-bit junk: the email package's lenient decoder.
-    return part.get_payload(decode=True) or b""
+    return _decoded_payload(part)
+
+
+def _decoded_payload(part: Message) -> bytes:
+    payload = part.get_payload(decode=True)
+    # None for a multipart; bytes for any other part.
+    return payload if isinstance(payload, bytes) else b""
 
 
 def decode_text(part: Message) -> str:

@@ -79,9 +79,10 @@ def setup_django(settings_module: str | None, pythonpath: str | None) -> None:
     try:
         django.setup()
     except Exception as exc:
-        raise Failure(
-            Outcome.MISCONFIGURED, f"Django settings failed to load: {type(exc).__name__}: {exc}"
-        ) from exc
+        from .diagnose import settings_hint
+
+        text = f"Django settings failed to load: {type(exc).__name__}: {exc}"
+        raise Failure(Outcome.MISCONFIGURED, text + settings_hint(exc, pythonpath)) from exc
     if _gc_paused:
         # What start-up built lives until the process ends: keep the
         # collector from walking it again and again while the view runs.
@@ -164,6 +165,13 @@ def _exit_codes_help() -> str:
 )
 @click.option("--dry-run", is_flag=True, help="Resolve the recipients and print the routes.")
 @click.option(
+    "--check",
+    is_flag=True,
+    help="Check the installation instead of delivering: run as the pipe user with the "
+    "MTA's options, it prints one line per check (interpreter, settings, ROOT_MAILCONF, "
+    "database, log file, .pyc files) and exits 0 when all pass.",
+)
+@click.option(
     "--via",
     default=None,
     metavar="ADDRESS",
@@ -173,7 +181,16 @@ def _exit_codes_help() -> str:
 @click.argument("more_recipients", nargs=-1, metavar="[RECIPIENT]...")
 def command(**options) -> tuple[Outcome, str]:
     """Deliver the message on standard input to the Django mail views."""
+    if options.pop("check"):
+        sys.exit(check(options))
     return run(**options)
+
+
+def check(options: dict) -> int:
+    """--check: see mailserver.diagnose."""
+    from .diagnose import check_installation
+
+    return check_installation(options)
 
 
 def run(
@@ -403,16 +420,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     gc.disable()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _on_signal)
-    real_stdout = None
+    real_stdout = report = error = None
     started = False
     try:
         options = parse_args(sys.argv[1:] if argv is None else argv)
+        if options.pop("check"):
+            sys.exit(check(options))
         started = True
         if not options["dry_run"]:
+            report = _report_for_a_person(options["log_file"])
             real_stdout = _redirect_output(options["log_file"])
         outcome, line = run(**options)
     except Failure as exc:
         outcome, line = exc.outcome, exc.outcome.dsn_line(exc.text)
+        if (error := exc.__cause__) is not None:
+            _log_exception(error)
     except Stop as exc:
         outcome, line = Outcome.TEMPORARY_FAILURE, Outcome.TEMPORARY_FAILURE.dsn_line(exc.text)
     except SystemExit:
@@ -424,10 +446,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         outcome = Outcome.TEMPORARY_FAILURE
         line = outcome.dsn_line(f"internal error: {type(exc).__name__}")
         _log_exception(exc)
+        error = exc
     # From here on, nothing may interrupt the one line and the exit status.
     signal.setitimer(signal.ITIMER_REAL, 0)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM):
         signal.signal(signum, signal.SIG_IGN)
+    if report is not None:
+        line = report.explain(outcome, line, error)
     _write(real_stdout, line)
     gc.freeze()  # nothing left worth collecting before exit
     sys.exit(outcome.exit_code)
@@ -443,6 +468,22 @@ def parse_args(args: Sequence[str]) -> dict:
         # message: keep the mail queued until it is fixed.
         raise Failure(Outcome.MISCONFIGURED, f"usage error: {exc.format_message()}") from None
     return ctx.params
+
+
+def _report_for_a_person(log_file: str | None):
+    """
+    Standard output is a terminal: a person runs this by hand, and a
+    deferral will name its exception (see mailserver.diagnose). The MTA
+    never gets a terminal, nor more than its one line.
+    """
+    try:
+        if not os.isatty(1):
+            return None
+        from .diagnose import DeferralReport
+
+        return DeferralReport(log_file)
+    except Exception:
+        return None
 
 
 def _log_exception(exc: BaseException) -> None:

@@ -15,6 +15,7 @@ import functools
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage, Message
 from email.utils import parsedate_to_datetime
+from typing import IO, TYPE_CHECKING, Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.datastructures import MultiValueDict
@@ -34,6 +35,9 @@ from .mime import (
     split_addresses,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .resolvers import ResolverMatch
+
 
 class Attachment(UploadedFile):
     """
@@ -45,7 +49,7 @@ class Attachment(UploadedFile):
 
     def __init__(self, part: Message, index: int):
         self._part = part
-        self._file = None
+        self._file: IO[bytes] | None = None
         super().__init__(
             file=None,
             name=attachment_name(part) or f"part-{index}",
@@ -79,7 +83,7 @@ class Attachment(UploadedFile):
     def size(self, value):
         pass  # Known once decoded.
 
-    def open(self, mode=None):
+    def open(self, mode: str | None = None, *args: Any, **kwargs: Any) -> Attachment:
         self.file.seek(0)
         return self
 
@@ -102,7 +106,7 @@ class EmailRequest:
             envelope = envelope.for_recipient(self._recipient_from_headers())
         self.envelope = envelope
         self.address: Address = parse(envelope.recipient)
-        self.resolver_match = None
+        self.resolver_match: ResolverMatch | None = None
 
     def _recipient_from_headers(self) -> str:
         from .conf import settings
@@ -286,7 +290,7 @@ class EmailRequest:
     @functools.cached_property
     def FILES(self) -> MultiValueDict:  # noqa: N802 - Django's name
         """The attachments by file name, as ``request.FILES`` is for a form."""
-        files = MultiValueDict()
+        files: MultiValueDict[str, Attachment] = MultiValueDict()
         for attachment in self.attachments:
-            files.appendlist(attachment.name, attachment)
+            files.appendlist(attachment.name or "", attachment)
         return files

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from importlib import import_module
 from typing import Any
 
+from django.core.signals import setting_changed
+
 from .exceptions import NoReverseMatch, RecipientNotFound
 
 
@@ -30,8 +32,8 @@ class ResolverMatch:
         args: tuple,
         kwargs: dict[str, Any],
         route_name: str | None = None,
-        app_names: Sequence[str] = (),
-        namespaces: Sequence[str] = (),
+        app_names: Sequence[str | None] = (),
+        namespaces: Sequence[str | None] = (),
         route: str = "",
         address: str = "",
         tried: list | None = None,
@@ -185,7 +187,7 @@ class MailboxResolver:
         rest, match = stripped
         kwargs = {k: v for k, v in match.groupdict().items() if v is not None}
         args = () if kwargs else match.groups()
-        tried = []
+        tried: list[list[Any]] = []
         for pattern in self.mailbox_patterns:
             try:
                 sub_match = pattern.resolve(rest)
@@ -249,7 +251,18 @@ def get_resolver(mailconf: str | None = None) -> MailboxResolver:
 
 
 def clear_cache() -> None:
+    """Forget the root resolvers, as Django's ``clear_url_caches()``."""
     _get_cached_resolver.cache_clear()
+
+
+def _mailconf_changed(*, setting: str, **kwargs) -> None:
+    # As Django's test signals clear the URL caches when ROOT_URLCONF
+    # changes: override_settings(ROOT_MAILCONF=...) takes effect at once.
+    if setting == "ROOT_MAILCONF":
+        clear_cache()
+
+
+setting_changed.connect(_mailconf_changed, dispatch_uid="mailserver.resolvers.mailconf_changed")
 
 
 def resolve(address: str, mailconf: str | None = None) -> ResolverMatch:
@@ -309,9 +322,10 @@ def reverse(
             else:
                 if len(params) != len(args):
                     continue
-                values = iter(args)
+                positional = iter(args)
                 texts = [
-                    fmt % {p: next(values) for p in level_params} for fmt, level_params in combo
+                    fmt % {p: next(positional) for p in level_params}
+                    for fmt, level_params in combo
                 ]
             address = texts[-1]
             for level, text in zip(reversed(levels[:-1]), reversed(texts[:-1]), strict=True):

@@ -53,7 +53,10 @@ class EmailResponse(EmailMessage):
         if from_email is not None:
             from_email = str(from_email)
         super().__init__(subject, body, from_email, [str(a) for a in to or ()], *args, **kwargs)
-        self.text: str | None = None
+        # The text of the status line, when the view chose one; see Outcome.
+        self.status_text: str | None = None
+        # The exception this response stands for, when one ended the view.
+        self.exception: BaseException | None = None
 
 
 class EmailIgnoreResponse(EmailResponse):
@@ -64,13 +67,17 @@ class EmailIgnoreResponse(EmailResponse):
 
 
 class EmailOutcomeResponse(EmailIgnoreResponse):
-    """A response that carries an outcome other than delivery, and an optional text."""
+    """
+    A response that carries an outcome other than delivery, and an optional
+    text for its status line (``status_text``; ``text`` on a request is the
+    message's body, which this is not).
+    """
 
     def __init__(self, text: str | None = None, outcome: Outcome | None = None):
         super().__init__()
         if outcome is not None:
             self.outcome = outcome
-        self.text = text
+        self.status_text = text
 
 
 class EmailDiscardResponse(EmailOutcomeResponse):

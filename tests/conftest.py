@@ -45,15 +45,3 @@ def process_env(tmp_path_factory):
     )
     return env
 
-
-@pytest.fixture(autouse=True)
-def _fresh_mail_handler():
-    """Settings change between tests; the handler and resolver are rebuilt."""
-    from mailserver.handlers import reset_handler
-    from mailserver.resolvers import clear_cache
-
-    reset_handler()
-    clear_cache()
-    yield
-    reset_handler()
-    clear_cache()

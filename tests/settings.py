@@ -33,7 +33,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             # Tests that run real processes point this at a migrated file.
-            "NAME": os.environ.get("MAILSERVER_TEST_DB", BASE_DIR / "test.sqlite3"),
+            "NAME": os.environ.get("MAILSERVER_TEST_DB", str(BASE_DIR / "test.sqlite3")),
             "OPTIONS": {"timeout": float(os.environ.get("MAILSERVER_TEST_DB_TIMEOUT", "5"))},
         }
     }
@@ -44,7 +44,5 @@ ADMINS = [("Admin", "admin@example.com")]
 
 ROOT_MAILCONF = "tests.mailapp.mailconf"
 MAILER_DAEMON_ADDRESS = "mailer-daemon@example.com"
-MAIL_MIDDLEWARE = [
-    "mailserver.middleware.CommonMiddleware",
-    "mailserver.auth.SenderAuthenticationMiddleware",
-]
+# No CommonMiddleware: the handler maps Http404 and PermissionDenied itself.
+MAIL_MIDDLEWARE = ["mailserver.auth.SenderAuthenticationMiddleware"]

@@ -1,5 +1,6 @@
 """RFC 3834: answers to automatic mail are held back; answers that are sent say what they are."""
 
+import itertools
 import logging
 
 import pytest
@@ -101,13 +102,17 @@ def test_own_addresses_setting(settings):
     assert result.reply_suppressed == "Delivered-To shows our own address"
 
 
+_conf_numbers = itertools.count()
+
+
 def view_with(response_factory):
     import sys
     import types
 
     from mailserver.mailbox import mailbox
 
-    module = types.ModuleType("tests._autoreply_conf")
+    # A new name each time: resolvers are cached per mailconf name.
+    module = types.ModuleType(f"tests._autoreply_conf_{next(_conf_numbers)}")
     module.mailpatterns = [mailbox(r"^x@example\.com$", lambda request: response_factory(request))]
     sys.modules[module.__name__] = module
     return module.__name__

@@ -95,3 +95,43 @@ def test_duplicate_route_names(settings, mailconf_module):
     errors = check_mailconf()
     assert ids(errors) == ["mailserver.W001"]
     assert "'same'" in errors[0].msg
+
+
+def test_both_pattern_lists_in_one_module(settings, mailconf_module):
+    def view(request):
+        pass
+
+    # An included module is checked too, and once however often it is included.
+    child = mailconf_module(
+        "tests._both_child_conf",
+        mailpatterns=[mailbox(r"^a$", view)],
+        urlpatterns=[mailbox(r"^b$", view)],
+    )
+    settings.ROOT_MAILCONF = mailconf_module(
+        "tests._both_conf",
+        mailpatterns=[
+            mailbox(r"@x$", include(child)),
+            mailbox(r"@y$", include(child)),
+        ],
+    )
+    [warning] = check_mailconf()
+    assert warning.id == "mailserver.W002" and warning.obj == "tests._both_child_conf"
+    assert "'mailpatterns' and 'urlpatterns'" in warning.msg and warning.hint
+    # The warning tells the truth: the urlpatterns are not read.
+    from mailserver import resolve
+    from mailserver.exceptions import RecipientNotFound
+
+    assert resolve("a@x").func is view
+    with pytest.raises(RecipientNotFound):
+        resolve("b@x")
+
+
+def test_either_pattern_list_alone_is_fine(settings, mailconf_module):
+    def view(request):
+        pass
+
+    settings.ROOT_MAILCONF = mailconf_module(
+        "tests._legacy_conf",
+        urlpatterns=[mailbox(r"@x$", include(([mailbox(r"^a$", view)], "ns")))],
+    )
+    assert check_mailconf() == []

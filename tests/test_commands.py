@@ -33,9 +33,22 @@ def test_readmail_delivers_and_exits_0(tmp_path):
 
 def test_readmail_exit_status_is_the_outcomes(tmp_path):
     code, out, err = readmail(tmp_path, "--recipient", "nobody@example.com")
-    assert code == 67 and err.strip() == "5.1.1 <nobody@example.com>: no such mailbox"
+    assert code == 67
+    assert out.strip() == "<nobody@example.com> -: 550 5.1.1 <nobody@example.com>: no such mailbox"
     code, out, err = readmail(tmp_path, "--recipient", "broken@example.com")
-    assert code == 75 and err.startswith("4.3.0 ")
+    assert code == 75 and "451 4.3.0 " in out
+
+
+def test_readmail_prints_each_outcome_once(tmp_path):
+    code, out, err = readmail(
+        tmp_path, "--recipient", "nobody@example.com", "--recipient", "onedest@bugs.example.com"
+    )
+    assert code == 67
+    assert (out + err).count("5.1.1 <nobody@example.com>: no such mailbox") == 1
+    assert (out + err).count("250 2.0.0") == 1
+    # Quiet: only the line that decides the exit status, on stderr.
+    code, out, err = readmail(tmp_path, "--recipient", "nobody@example.com", "--verbosity", "0")
+    assert (code, out, err) == (67, "", "5.1.1 <nobody@example.com>: no such mailbox\n")
 
 
 def test_readmail_recipient_from_headers(tmp_path):
@@ -54,7 +67,10 @@ def test_readmail_from_standard_input(process_env):
         cwd=ROOT,
     )
     assert proc.returncode == 67, proc.stderr
-    assert proc.stderr.decode().strip() == "5.1.1 <nobody@example.com>: no such mailbox"
+    assert proc.stdout.decode() == (
+        "<nobody@example.com> -: 550 5.1.1 <nobody@example.com>: no such mailbox\n"
+    )
+    assert proc.stderr == b""
 
 
 def test_resolvemail():

@@ -35,6 +35,8 @@ def test_demo_shows_the_reply_and_each_outcome():
     assert "<ticket-1@bugs.example.com> tickets:reply: 250 2.0.0 accepted, no reply" in out
     assert "<newsletter@example.com> newsletter: 250 2.0.0 accepted, no reply" in out
     assert "550 5.1.1 <nobody@example.com>: no such mailbox" in out
+    # The pipe's line, on a line of its own.
+    assert "\n5.1.1 <nobody@example.com>: no such mailbox\nexit status 67 (" in out
     assert out.count("exit status 67") == 2
     assert "exit status 0" in out
 

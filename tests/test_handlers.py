@@ -4,7 +4,8 @@ import pytest
 from django.core import mail
 from django.db import connection
 
-from mailserver import EmailIgnoreResponse, EmailResponse, Outcome, signals
+from mailserver import EmailDeferResponse, EmailIgnoreResponse, EmailResponse, Outcome, signals
+from mailserver.exceptions import TemporaryFailure
 from mailserver.test import Client
 from tests.mailapp.models import Comment, Ticket
 
@@ -54,7 +55,7 @@ def test_unknown_recipient_bounces_with_5_1_1():
 def test_http404_from_a_view_is_an_unknown_recipient():
     result = send("99-reply@tickets.example.com")
     assert result.outcome is Outcome.UNKNOWN_RECIPIENT
-    assert "99-reply@tickets.example.com" in result.text
+    assert "99-reply@tickets.example.com" in result.status_text
 
 
 @pytest.mark.django_db
@@ -314,3 +315,22 @@ def test_client_with_its_own_mailconf():
     assert client.send(MESSAGE, recipient="onedest").outcome is Outcome.DELIVERED
     assert client.send(MESSAGE, recipient="onedest@bugs.example.com").outcome is Outcome.DELIVERED
     assert client.send(MESSAGE, recipient="other").outcome is Outcome.UNKNOWN_RECIPIENT
+
+
+def test_status_text_is_not_the_body():
+    # request.text is the message's body; the status line's text is status_text.
+    result = send("defer@example.com")
+    assert result.status_text == "database busy"
+    assert result.request.text == "It is on fire.\n"
+    response = EmailDeferResponse("not now")
+    assert response.status_text == "not now" and not hasattr(response, "text")
+    assert TemporaryFailure("busy").status_text == "busy"
+
+
+def test_result_text_still_reads_but_warns():
+    from mailserver.deprecation import RemovedInMailserver02Warning
+
+    result = send("defer@example.com")
+    with pytest.warns(RemovedInMailserver02Warning, match="status_text"):
+        assert result.text == "database busy"
+    assert issubclass(RemovedInMailserver02Warning, DeprecationWarning)

@@ -25,9 +25,9 @@ It is on fire.
 """
 
 
-def pipe(env, *args, input=MESSAGE, **kwargs):
+def pipe(env, *args, input=MESSAGE, command=None, **kwargs):
     return subprocess.run(
-        [sys.executable, "-m", "mailserver.pipe", *args],
+        [*(command or [sys.executable, "-m", "mailserver.pipe"]), *args],
         input=input,
         capture_output=True,
         env=env,
@@ -169,6 +169,35 @@ def test_broken_settings_defer(env, change, expected):
     assert proc.returncode == 75
     assert output(proc).startswith(expected)
     assert "\n" not in output(proc)
+
+
+def test_settings_not_found_points_to_pythonpath(env, tmp_path):
+    """
+    A console script puts its own directory on the path, not the current
+    one: a project found by manage.py is not found by django-mailpipe.
+    """
+    (tmp_path / "mysite").mkdir()
+    (tmp_path / "mysite" / "__init__.py").write_text("")
+    (tmp_path / "mysite" / "settings.py").write_text("from tests.settings import *\n")
+    del env["DJANGO_SETTINGS_MODULE"]
+    launcher = [sys.executable, str(ROOT / "bin" / "django-mailpipe")]
+    args = ["--settings", "mysite.settings", "--recipient", "record@example.com"]
+    proc = pipe(env, *args, command=launcher, cwd=tmp_path)
+    assert (proc.returncode, output(proc)) == (
+        75,
+        "4.3.5 Django settings failed to load: ModuleNotFoundError: No module named 'mysite'; "
+        "pass --pythonpath with the directory that holds mysite/",
+    )
+    proc = pipe(env, *args, "--pythonpath", "/nonexistent", command=launcher, cwd=tmp_path)
+    assert output(proc).endswith("; --pythonpath /nonexistent holds no mysite/")
+    proc = pipe(env, *args, "--pythonpath", str(tmp_path), command=launcher, cwd=tmp_path)
+    assert (proc.returncode, output(proc)) == (0, "")
+    # The package is found, the module is not: say where the package came from.
+    args = ["--settings", "mysite.setings", "--pythonpath", str(tmp_path)]
+    proc = pipe(env, *args, command=launcher, cwd=tmp_path)
+    assert output(proc).endswith(
+        f"; mysite was imported from {tmp_path / 'mysite'}, which has no module setings"
+    )
 
 
 def test_broken_mailconf_defers(env, tmp_path):
@@ -358,8 +387,27 @@ def test_recipient_from_headers_last(env):
     assert proc.returncode == 0
     assert deliveries(env)[0]["recipient"] == "record@example.com"
     proc = pipe(env)
-    assert proc.returncode == 75
-    assert output(proc).startswith("4.3.5 no recipient")
+    assert (proc.returncode, output(proc)) == (
+        75,
+        "4.3.5 no recipient: none given (pass --recipient) nor in the headers "
+        "Delivered-To, X-Original-To, Envelope-To (MAIL_RECIPIENT_HEADERS)",
+    )
+
+
+def test_no_recipient_names_the_headers_it_read(env, tmp_path):
+    (tmp_path / "headers_settings.py").write_text(
+        "from tests.settings import *\nMAIL_RECIPIENT_HEADERS = ['X-Rcpt']\n"
+    )
+    env["PYTHONPATH"] = f"{tmp_path}:{ROOT}"
+    proc = pipe(env, "--settings", "headers_settings")
+    assert (proc.returncode, output(proc)) == (
+        75,
+        "4.3.5 no recipient: none given (pass --recipient) nor in the headers X-Rcpt "
+        "(MAIL_RECIPIENT_HEADERS)",
+    )
+    headed = b"X-Rcpt: record@example.com\n" + MESSAGE
+    proc = pipe(env, "--settings", "headers_settings", input=headed)
+    assert (proc.returncode, output(proc)) == (0, "")
 
 
 def test_several_recipients(env):
@@ -487,3 +535,78 @@ def test_a_person_at_a_terminal_gets_a_line_break(env):
         os.close(terminal)
     assert proc.returncode == 67
     assert out == b"5.1.1 <nobody@example.com>: no such mailbox\r\n"  # the tty's CRLF
+
+
+def at_a_terminal(env, *args, input=MESSAGE):
+    """Run the pipe with standard output and error on a terminal, as a person would."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mailserver.pipe", *args],
+            input=input,
+            stdout=terminal,
+            stderr=terminal,
+            env=env,
+            timeout=60,
+        )
+        os.close(terminal)
+        terminal = None
+        out = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: nothing is left and no one holds the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(controller)
+        if terminal is not None:
+            os.close(terminal)
+    return proc.returncode, out.decode().replace("\r\n", "\n")
+
+
+def test_a_deferral_at_a_terminal_names_the_exception(env, tmp_path):
+    code, out = at_a_terminal(env, "--recipient", "broken@example.com")
+    lines = out.splitlines()
+    assert code == 75
+    assert lines[0] == "4.3.0 temporary failure, try again later"
+    mailers = ROOT / "tests" / "mailapp" / "mailers.py"
+    raising = mailers.read_text().splitlines().index('    raise RuntimeError("the view is broken")')
+    assert lines[1] == f"  RuntimeError: the view is broken (at {mailers}, line {raising + 1})"
+    assert "--log-file FILE" in lines[2]
+    log = tmp_path / "pipe.log"
+    code, out = at_a_terminal(env, "--recipient", "broken@example.com", "--log-file", str(log))
+    assert code == 75
+    assert f"The traceback is in {log}," in out
+    assert "RuntimeError: the view is broken" in log.read_text()
+
+
+def test_broken_settings_at_a_terminal_say_where(env, tmp_path):
+    log = tmp_path / "pipe.log"
+    env["DJANGO_SETTINGS_MODULE"] = "tests.broken_settings"
+    args = ["--recipient", "record@example.com", "--log-file", str(log)]
+    code, out = at_a_terminal(env, *args)
+    assert code == 75
+    assert out.startswith("4.3.5 Django settings failed to load: RuntimeError: settings typo\n")
+    settings = ROOT / "tests" / "broken_settings.py"
+    raising = settings.read_text().splitlines().index('raise RuntimeError("settings typo")') + 1
+    assert f"  RuntimeError: settings typo (at {settings}, line {raising})" in out
+    # The MTA, which has no terminal, gets the line alone; the log the traceback.
+    proc = pipe(env, *args)
+    assert (proc.returncode, output(proc)) == (
+        75,
+        "4.3.5 Django settings failed to load: RuntimeError: settings typo",
+    )
+    assert f'broken_settings.py", line {raising}' in log.read_text()
+
+
+def test_a_bounce_or_a_deliberate_deferral_at_a_terminal_is_the_line_alone(env):
+    assert at_a_terminal(env, "--recipient", "nobody@example.com") == (
+        67,
+        "5.1.1 <nobody@example.com>: no such mailbox\n",
+    )
+    assert at_a_terminal(env, "--recipient", "defer@example.com") == (75, "4.3.0 database busy\n")

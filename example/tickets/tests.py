@@ -62,8 +62,7 @@ class RetryTests(TestCase):
     """With mailserver.store, a message the MTA delivers again opens no second ticket."""
 
     def test_a_redelivered_message_opens_one_ticket(self):
-        # The same message each time: build_message() makes up a new Message-ID.
-        message = build_message(**MESSAGE)
+        message = build_message(**MESSAGE)  # the same bytes each time, as an MTA retries
         for _ in range(3):
             result = Client().send(
                 message, recipient="help@bugs.example.com", sender="ann@example.org"

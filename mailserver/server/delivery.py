@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 
+from ..addresses import check_recipient, check_sender
 from ..envelope import Envelope
 from ..exceptions import MailException
 from ..limits import too_big
@@ -86,6 +87,10 @@ class Delivery:
             if name == "SIZE" and value.isdigit() and limit and int(value) > limit:
                 refusal = too_big(value, limit)
                 return refusal.outcome.reply(str(refusal))
+        try:
+            check_sender(address)
+        except MailException as exc:
+            return exc.outcome.reply(str(exc))
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return MAIL_OK
@@ -101,6 +106,9 @@ class Delivery:
             return TOO_MANY_RECIPIENTS
         started = time.perf_counter()
         try:
+            # The sender's own faults first: an address that is none (5.1.3),
+            # then one that no pattern matches (5.1.1).
+            check_recipient(address)
             resolve(address, self.server.mailconf)
         except MailException as exc:
             # RecipientNotFound (5.1.1), or a broken mailconf (4.3.5).
@@ -143,14 +151,13 @@ class Delivery:
         """
         base = self.envelope(server, session, envelope)
         recipients = list(envelope.rcpt_tos)
+        raw = envelope.content
         try:
-            if envelope.content is None:
+            if not isinstance(raw, bytes):  # None: over the size limit
                 refusal = too_big(envelope.size or 0, self.server.max_size or 0)
                 results = refuse(base, recipients, refusal)
             else:
-                results = await self._deliver(
-                    envelope.content, base, recipients, mailconf=self.server.mailconf
-                )
+                results = await self._deliver(raw, base, recipients, mailconf=self.server.mailconf)
         except Exception:
             logger.exception("Deferred a message: the worker failed")
             return [Outcome.TEMPORARY_FAILURE.reply()] * len(recipients)

@@ -1,6 +1,6 @@
 """System checks of the store's configuration."""
 
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 
 @register()
@@ -16,7 +16,7 @@ def check_store(app_configs, **kwargs):
     from .models import InboundMessage
     from .storage import ALIAS
 
-    problems = []
+    problems: list[CheckMessage] = []
     if ALIAS not in getattr(django_settings, "STORAGES", {}) and not settings.MAIL_STORE_ROOT:
         problems.append(
             Error(

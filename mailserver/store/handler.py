@@ -1,31 +1,36 @@
 """
 The store's way through the dispatch core, for every transport.
 
-    accept:  the raw message durable in storage, then its row ("received"),
-             found again by its idempotency key when it comes twice;
-    process: one transaction that locks the row, and unless the message
-             is finished already, runs the view (handle_message), records
-             the final outcome and writes the replies to the outbox;
+    prepare: the raw message durable in storage, and its row, keyed by
+             its idempotency key (see keys.py), not saved yet;
+    process: one transaction that inserts the row unless a delivery of
+             the same message has (then it is found by its key), locks it,
+             and unless the message is finished already, runs the view
+             (handle_message), records the final outcome and writes the
+             replies to the outbox;
     after:   the replies are sent once the transaction has committed.
 
 A temporary outcome rolls the view's work and its replies back; the
 attempt is then recorded in a transaction of its own. A finished message
-is answered from its record, and its view does not run again.
+is answered from its record, and its view does not run again. Queued
+processing commits the row first (:func:`accept`) and runs
+:func:`process` later on the saved row.
 
-Two deliveries of one message at once are serialised by the row lock:
-``SELECT ... FOR UPDATE`` where the database has it (PostgreSQL); on SQLite
-a write as the transaction's first statement, which takes the database's
-write lock then rather than at the view's first write (a SQLite
-transaction that reads first and writes later may fail instead of wait).
-The second delivery waits, then finds the message finished and replays its
-outcome. Nothing here is a process-local lock: pipes, servers and workers
-on one database exclude each other.
+Two deliveries of one message at once are serialised on its row (see
+:func:`take`): ``SELECT ... FOR UPDATE`` where the database has it
+(PostgreSQL); on SQLite a write as the transaction's first statement,
+which takes the database's write lock then rather than at the view's
+first write. The second delivery waits, then finds the message finished
+and replays its outcome. Nothing here is a process-local lock: pipes,
+servers and workers on one database exclude each other.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
+from datetime import datetime
 
 from django.db import connections, router, transaction
 from django.db.models import F
@@ -33,9 +38,10 @@ from django.utils import timezone
 
 from ..conf import settings
 from ..envelope import Envelope
-from ..handlers import Result, handle_message, response_for_exception
+from ..handlers import Raw, Result, handle_message, response_for_exception
+from ..status import Outcome
 from .keys import fingerprint
-from .models import InboundAttempt, InboundMessage, OutboundMessage
+from .models import InboundAttempt, InboundMessage, OutboundMessage, storable
 from .storage import save_raw
 
 logger = logging.getLogger("mailserver.store")
@@ -46,7 +52,9 @@ class RecordedResult(Result):
 
     def __init__(self, inbound: InboundMessage):
         super().__init__(
-            inbound.outcome_member, inbound.status_text or None, recipient=inbound.recipient
+            Outcome[inbound.outcome.upper()],
+            inbound.status_text or None,
+            recipient=inbound.recipient,
         )
         self.inbound = inbound
 
@@ -55,56 +63,58 @@ class RecordedResult(Result):
         return self.inbound.route
 
 
-def handle_stored(raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
+def handle_stored(raw: Raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
     """Store the message, then handle it once; see the module's docstring."""
     started = timezone.now()
     try:
-        inbound = accept(raw, envelope)
         if settings.MAIL_STORE_PROCESSING == "queued":
-            from .queue import take
+            from .queue import queue_message
 
-            return take(inbound, raw, envelope, mailconf=mailconf, started=started)
-        return process(inbound, raw, envelope, mailconf=mailconf, started=started)
+            inbound = accept(raw, envelope)
+            return queue_message(inbound, raw, envelope, mailconf=mailconf, started=started)
+        return process(prepare(raw, envelope), raw, envelope, mailconf=mailconf, started=started)
     except Exception as exc:
         # The store itself failed (storage, database): nothing was recorded
         # as done, so the message is deferred and comes again.
         response = response_for_exception(None, exc)
         return Result(
-            response.outcome, response.text, recipient=envelope.recipient, exception=exc
+            response.outcome, response.status_text, recipient=envelope.recipient, exception=exc
         )
 
 
-def accept(raw, envelope: Envelope) -> InboundMessage:
+def prepare(raw: Raw, envelope: Envelope) -> InboundMessage:
     """
-    The message's row, found by its key or created, its raw bytes durable
-    in storage before the row that points to them is written.
+    The message's row, not saved yet, keyed: its raw bytes are durable in
+    storage first (or, stored already by an earlier delivery, touched).
     """
     recipient = envelope.recipient or _recipient_from_headers(raw, envelope)
     digests = fingerprint(raw)
-    key = digests.key(recipient)
-    using = router.db_for_write(InboundMessage)
-    messages = InboundMessage.objects.db_manager(using)
-    found = messages.filter(idempotency_key=key).first()
-    if found is not None:
-        return found
-    raw_name = save_raw(raw, digests.raw)
-    inbound, _ = messages.get_or_create(
-        idempotency_key=key,
-        defaults={
-            "sender": envelope.sender,
-            "recipient": recipient,
-            "original_recipient": envelope.original_recipient,
-            "queue_id": envelope.queue_id[:64],
-            "client_address": envelope.client_address[:64],
-            "transport": envelope.transport[:16],
-            "size": envelope.size if envelope.size is not None else digests.size,
-            "raw_name": raw_name,
-        },
+    return InboundMessage(
+        idempotency_key=digests.key(recipient),
+        sender=None if envelope.sender is None else storable(envelope.sender),
+        recipient=storable(recipient),
+        original_recipient=storable(envelope.original_recipient),
+        queue_id=storable(envelope.queue_id, 64),
+        client_address=storable(envelope.client_address, 64),
+        transport=storable(envelope.transport, 16),
+        size=envelope.size if envelope.size is not None else digests.size,
+        raw_name=save_raw(raw, digests.raw),
     )
-    return inbound
 
 
-def _recipient_from_headers(raw, envelope: Envelope) -> str:
+def accept(raw: Raw, envelope: Envelope) -> InboundMessage:
+    """
+    Store the message and commit its row ("received"), or find the row of
+    an earlier delivery: what queued processing does before it tells the
+    MTA 250. Inline processing needs no such commit of its own (see
+    :func:`process`).
+    """
+    new = prepare(raw, envelope)
+    with transaction.atomic(using=_database(new)):
+        return take(new)
+
+
+def _recipient_from_headers(raw: Raw, envelope: Envelope) -> str:
     """No envelope recipient: the one the request will take from the headers."""
     from ..request import EmailRequest
 
@@ -114,49 +124,77 @@ def _recipient_from_headers(raw, envelope: Envelope) -> str:
         return ""  # the request fails the same way, and says why
 
 
-def lock(inbound: InboundMessage) -> InboundMessage:
+def _database(inbound: InboundMessage) -> str:
+    """The database the message's row is on, or is to be written to."""
+    return inbound._state.db or router.db_for_write(InboundMessage)
+
+
+def take(inbound: InboundMessage) -> InboundMessage:
     """
-    Take the message's row for this transaction and read it afresh: a
-    delivery of the same message running meanwhile waits here until this
-    transaction ends, and this one waits for it.
+    In a transaction: the message's row, inserted unless a delivery of the
+    same message (same key) has inserted it, locked until the transaction
+    ends, and read afresh. A delivery of the same message running meanwhile
+    makes this one wait for the end of its transaction.
+
+    The insert comes first and does nothing on a conflict: on PostgreSQL it
+    waits for a concurrent insert of the same key to commit or roll back,
+    and ``SELECT ... FOR UPDATE`` then locks the row; on SQLite, as the
+    transaction's first statement, it takes the database's write lock at
+    once (Django's BEGIN there is deferred, and a transaction that reads
+    first and writes later fails instead of waiting).
     """
-    using = inbound._state.db
-    rows = InboundMessage.objects.using(using).filter(pk=inbound.pk)
+    using = _database(inbound)
+    if inbound.pk is None:
+        InboundMessage.objects.using(using).bulk_create([inbound], ignore_conflicts=True)
+        rows = InboundMessage.objects.using(using).filter(
+            idempotency_key=inbound.idempotency_key
+        )
+    else:
+        rows = InboundMessage.objects.using(using).filter(pk=inbound.pk)
+        if not connections[using].features.has_select_for_update:
+            rows.update(updated_at=F("updated_at"))  # SQLite: write first
     if connections[using].features.has_select_for_update:
-        return rows.select_for_update().get()
-    # Django's BEGIN on SQLite is deferred: write first, or wait for nothing.
-    rows.update(updated_at=F("updated_at"))
+        rows = rows.select_for_update()
     return rows.get()
 
 
 def process(
     inbound: InboundMessage,
-    raw,
+    raw: Raw,
     envelope: Envelope,
     *,
     mailconf: str | None = None,
-    started=None,
-    handle=handle_message,
-    on_defer=None,
+    started: datetime | None = None,
+    handle: Callable[..., Result] = handle_message,
+    on_defer: Callable[[InboundMessage, Result], None] | None = None,
 ) -> Result:
     """
-    Handle a stored message once: see the module's docstring. ``handle``
-    stands in for :func:`~mailserver.handlers.handle_message` (queued mode
-    records a refusal it found without the view); ``on_defer(inbound,
-    result)`` is called before a deferral is saved (queued mode schedules
-    the retry, or gives up).
+    Handle a message once: ``inbound`` is its row, saved (queued
+    processing, a retry) or not yet (:func:`prepare`, inline processing:
+    then the row is written in the transaction that runs the view, and a
+    run cut short before the commit leaves no row, only its raw file for
+    purgemail to sweep). See the module's docstring.
+
+    Queued processing passes ``handle``, to record a refusal it found
+    without the view in place of running it, and ``on_defer(inbound,
+    result)``, called before a deferral is saved, to schedule the retry or
+    give the message up.
     """
     from . import outbox
 
     started = started or timezone.now()
-    using = inbound._state.db
+    using = _database(inbound)
+    candidate = inbound
     queued = []
+    # The replies are written claimed by this run, which sends them after
+    # the commit; if it dies first, they go when the lease has run out.
+    owner = outbox.lease_owner()
 
     def send(message):
-        queued.append(outbox.queue(message, inbound))
+        queued.append(outbox.queue(message, inbound, owner=owner))
 
     with transaction.atomic(using=using):
-        inbound = lock(inbound)
+        inbound = take(candidate)
         if inbound.is_finished:
             _attempt(inbound, started, envelope, replayed=True)
             # The MTA's retry is the outbox's too: a reply left unsent (the
@@ -166,13 +204,15 @@ def process(
                     "pk", flat=True
                 )
             )
-            result = RecordedResult(inbound)
+            recorded = RecordedResult(inbound)
             if unsent:
                 transaction.on_commit(
-                    lambda: _send_after_commit(unsent, result, (False, False), using),
+                    lambda: _send_after_commit(
+                        lambda: outbox.send_due(unsent, using=using), recorded, (False, False)
+                    ),
                     using=using,
                 )
-            return result
+            return recorded
         result = handle(raw, envelope, mailconf=mailconf, atomic=True, send=send)
         if result.outcome.is_temporary:
             # The view's work and its replies go; the attempt is recorded below.
@@ -186,10 +226,13 @@ def process(
                 result.reply_sent = result.notice_sent = False
                 ids = [q.pk for q in queued]
                 transaction.on_commit(
-                    lambda: _send_after_commit(ids, result, promised, using), using=using
+                    lambda: _send_after_commit(
+                        lambda: outbox.send_held(ids, owner, using=using), result, promised
+                    ),
+                    using=using,
                 )
     if result.outcome.is_temporary:
-        _defer(inbound, result, started, envelope, on_defer)
+        _defer(candidate, result, started, envelope, on_defer)
     return result
 
 
@@ -202,19 +245,28 @@ def _finish(inbound: InboundMessage, result: Result) -> None:
     _record_outcome(inbound, result)
     inbound.attempts += 1
     inbound.finished_at = timezone.now()
-    inbound.lease_owner, inbound.lease_expires_at = "", None
+    inbound.lease_owner = ""
+    inbound.lease_expires_at = None
     inbound.save()
 
 
 def _record_outcome(inbound: InboundMessage, result: Result) -> None:
     request = result.request
     if request is not None:
-        inbound.subject = " ".join((request.subject or "").split())[:255]
-        inbound.message_id = (request.message_id or "")[:255]
+        inbound.subject = storable(" ".join((request.subject or "").split()), 255)
+        inbound.message_id = storable(request.message_id, 255)
     inbound.outcome = result.outcome.name.lower()
     inbound.enhanced_code = result.outcome.enhanced
-    inbound.status_text = result.text or result.outcome.text
-    inbound.route = (result.route or "")[:255]
+    inbound.status_text = _status_text(result.outcome, result.status_text)
+    inbound.route = storable(result.route, 255)
+
+
+def _status_text(outcome: Outcome, text: str | None) -> str:
+    """
+    The text as the status line shows it (on one line, what would not show
+    escaped): what a replay gives again, and what any database stores.
+    """
+    return outcome.dsn_line(text).split(" ", 1)[1]
 
 
 def _error(result: Result) -> str:
@@ -226,48 +278,52 @@ def _error(result: Result) -> str:
 
 
 def _attempt(inbound, started, envelope, *, result=None, replayed=False) -> None:
-    outcome = result.outcome if result is not None else inbound.outcome_member
-    InboundAttempt.objects.using(inbound._state.db).create(
+    """Record an attempt: the run that gave ``result``, or a replay of the record."""
+    if result is not None:
+        outcome, text = result.outcome, _status_text(result.outcome, result.status_text)
+        error = "" if outcome.is_success else _error(result)
+    else:
+        outcome, text, error = inbound.outcome_member, inbound.status_text, ""
+    InboundAttempt.objects.using(_database(inbound)).create(
         message=inbound,
         started_at=started,
-        transport=envelope.transport[:16],
-        queue_id=envelope.queue_id[:64],
+        transport=storable(envelope.transport, 16),
+        queue_id=storable(envelope.queue_id, 64),
         replayed=replayed,
         outcome=outcome.name.lower(),
         enhanced_code=outcome.enhanced,
-        status_text=(result.text or outcome.text) if result is not None else inbound.status_text,
-        error=_error(result) if result is not None and not outcome.is_success else "",
+        status_text=storable(text),
+        error=storable(error),
     )
 
 
-def _defer(inbound: InboundMessage, result: Result, started, envelope, on_defer=None) -> None:
+def _defer(candidate: InboundMessage, result: Result, started, envelope, on_defer=None) -> None:
     """Record a temporary failure, unless another delivery finished the message meanwhile."""
-    using = inbound._state.db
-    with transaction.atomic(using=using):
-        inbound = lock(inbound)
+    with transaction.atomic(using=_database(candidate)):
+        inbound = take(candidate)
         if inbound.is_finished:
             return
         inbound.status = InboundMessage.Status.DEFERRED
         _record_outcome(inbound, result)
         inbound.attempts += 1
-        inbound.last_error = _error(result)
-        inbound.lease_owner, inbound.lease_expires_at = "", None
+        inbound.last_error = storable(_error(result))
+        inbound.lease_owner = ""
+        inbound.lease_expires_at = None
         if on_defer is not None:
             on_defer(inbound, result)
         inbound.save()
         _attempt(inbound, started, envelope, result=result)
 
 
-def _send_after_commit(ids, result: Result, promised, using: str) -> None:
-    from . import outbox
-
+def _send_after_commit(
+    send: Callable[[], dict[str, int]], result: Result, promised: tuple[bool, bool]
+) -> None:
+    """Run ``send``; when it sends everything, the result says what was sent."""
     try:
-        counts = outbox.send_due(ids, using=using)
+        counts = send()
     except Exception:
         # The replies stay in the outbox for sendreplies; the message is done.
         logger.exception("Could not send the replies to <%s>", result.recipient)
         return
-    if counts["sent"] == len(ids):
+    if not counts["retry"] and not counts["failed"] and counts["sent"]:
         result.reply_sent, result.notice_sent = promised
-
-

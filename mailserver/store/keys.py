@@ -17,7 +17,8 @@ wrote, not from what names it:
 
 ``recipient`` is the envelope recipient normalised as the resolver sees it
 (brackets gone, domain lower-cased in its Unicode form, the subaddress
-kept: ``ticket+1@`` and ``ticket+2@`` are two recipients), in UTF-8. The
+kept: ``ticket+1@`` and ``ticket+2@`` are two recipients), in UTF-8 (the
+lone surrogates of undecodable bytes on a command line passed through). The
 trace fields are those added on the way and per delivery (Received,
 Return-Path, Delivered-To, Authentication-Results, ...), so a re-send
 matches; everything else, Date and Message-ID included, counts. Line
@@ -32,7 +33,12 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..handlers import Raw
 
 VERSION = b"mailserver-store/1"
 CHUNK = 1 << 16
@@ -52,7 +58,11 @@ class Fingerprint:
     def key(self, recipient: str) -> str:
         """The idempotency key of this message for ``recipient``."""
         return hashlib.sha256(
-            VERSION + b"\n" + normalise_recipient(recipient).encode("utf-8") + b"\n" + self.content
+            VERSION
+            + b"\n"
+            + normalise_recipient(recipient).encode("utf-8", "surrogatepass")
+            + b"\n"
+            + self.content
         ).hexdigest()
 
 
@@ -62,7 +72,7 @@ def normalise_recipient(recipient: str) -> str:
     return parse(recipient).full
 
 
-def fingerprint(raw, trace_headers=None) -> Fingerprint:
+def fingerprint(raw: Raw, trace_headers: Sequence[str] | None = None) -> Fingerprint:
     """Both digests in one pass over ``raw`` (bytes or a binary file), a chunk at a time."""
     if trace_headers is None:
         from ..conf import settings

@@ -16,23 +16,37 @@ from django.utils import timezone
 from ..status import Outcome
 
 
+def storable(value: str | None, limit: int | None = None) -> str:
+    """
+    ``value`` as any database will take it: envelope values come from the
+    command line (undecodable bytes arrive as lone surrogates) and header
+    values from the sender (a NUL, which PostgreSQL refuses in text), so
+    both become U+FFFD. Cut to ``limit`` characters for a bounded column.
+    """
+    if not value:
+        return ""
+    value = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    value = value.replace("\x00", "\ufffd")
+    return value[:limit] if limit is not None else value
+
+
 class InboundMessage(models.Model):
     """One message for one envelope recipient: what came, and what became of it."""
 
     class Status(models.TextChoices):
         # Stored; not handled yet, or its last run was cut short (killed,
         # out of time) before it could record anything.
-        RECEIVED = "received", "received"
+        RECEIVED = "received"
         # Claimed by a worker whose lease has not expired (queued mode).
-        PROCESSING = "processing", "processing"
+        PROCESSING = "processing"
         # The last run ended in a temporary failure; it will be tried again.
-        DEFERRED = "deferred", "deferred"
+        DEFERRED = "deferred"
         # Final: delivered, ignored or discarded.
-        PROCESSED = "processed", "processed"
+        PROCESSED = "processed"
         # Final: refused for the sender's fault (unknown recipient, ...).
-        BOUNCED = "bounced", "bounced"
+        BOUNCED = "bounced"
         # Final: we gave up (queued mode, past its maximum age).
-        FAILED = "failed", "failed"
+        FAILED = "failed"
 
     FINISHED = (Status.PROCESSED, Status.BOUNCED, Status.FAILED)
 
@@ -114,6 +128,20 @@ class InboundMessage(models.Model):
 
         return get_storage().open(self.raw_name, "rb")
 
+    def envelope(self):
+        """The envelope it came with: what a worker hands to the view later."""
+        from ..envelope import Envelope
+
+        return Envelope(
+            sender=self.sender,
+            recipient=self.recipient,
+            original_recipient=self.original_recipient,
+            queue_id=self.queue_id,
+            client_address=self.client_address,
+            size=self.size,
+            transport=self.transport,
+        )
+
 
 class InboundAttempt(models.Model):
     """
@@ -158,9 +186,9 @@ class OutboundMessage(models.Model):
         NOTICE = "notice", "failure notice"
 
     class Status(models.TextChoices):
-        PENDING = "pending", "pending"
-        SENT = "sent", "sent"
-        FAILED = "failed", "failed"
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"
 
     inbound = models.ForeignKey(
         InboundMessage, models.CASCADE, related_name="replies", null=True, blank=True

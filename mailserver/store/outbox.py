@@ -28,6 +28,7 @@ import os
 import re
 import socket
 import uuid
+from collections.abc import Iterable, Iterator
 
 from django.core.mail import EmailMessage
 from django.db import router
@@ -35,7 +36,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from ..conf import duration, settings
-from .models import OutboundMessage
+from .models import InboundMessage, OutboundMessage, storable
 
 logger = logging.getLogger("mailserver.store")
 
@@ -56,16 +57,21 @@ def get_mailer():
     return get_connection()
 
 
-def queue(message: EmailMessage, inbound=None) -> OutboundMessage:
+def queue(
+    message: EmailMessage, inbound: InboundMessage | None = None, *, owner: str = ""
+) -> OutboundMessage:
     """
     Write ``message`` to the outbox in the current transaction: its bytes
     as they will be sent, Message-ID and Date fixed now, and its envelope.
+    With ``owner``, it is written claimed by that sender already (the
+    process that sends it once the transaction commits: no claim to write
+    then), under a lease like any claim.
     """
     from ..response import EmailResponse
 
     mime = message.message()
-    using = inbound._state.db if inbound is not None else router.db_for_write(OutboundMessage)
-    return OutboundMessage.objects.using(using).create(
+    using = inbound._state.db if inbound is not None else None
+    return OutboundMessage.objects.using(using or router.db_for_write(OutboundMessage)).create(
         inbound=inbound,
         kind=(
             OutboundMessage.Kind.REPLY
@@ -73,19 +79,26 @@ def queue(message: EmailMessage, inbound=None) -> OutboundMessage:
             else OutboundMessage.Kind.NOTICE
         ),
         raw=mime.as_bytes(),
-        message_id=str(mime["Message-ID"] or "").strip()[:255],
-        sender=str(message.from_email or ""),
-        recipients=[str(r) for r in message.recipients()],
-        subject=" ".join(str(message.subject or "").split())[:255],
+        message_id=storable(str(mime["Message-ID"] or "").strip(), 255),
+        sender=storable(str(message.from_email or "")),
+        recipients=[storable(str(r)) for r in message.recipients()],
+        subject=storable(" ".join(str(message.subject or "").split()), 255),
+        lease_owner=owner,
+        lease_expires_at=timezone.now() + duration("MAIL_OUTBOX_LEASE") if owner else None,
     )
 
 
-def _lease_owner() -> str:
+def lease_owner() -> str:
+    """A sender's name in a lease: unique to this call, and saying where it runs."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def send_due(
-    ids=None, *, using: str | None = None, limit: int | None = None, flush: bool = False
+    ids: Iterable[int] | None = None,
+    *,
+    using: str | None = None,
+    limit: int | None = None,
+    flush: bool = False,
 ) -> dict[str, int]:
     """
     Send the pending replies that are due (only those in ``ids``, if given;
@@ -105,14 +118,27 @@ def send_due(
     if ids is not None:
         due = due.filter(pk__in=list(ids))
     pks = list(due.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
+    owner = lease_owner()
+    # Claimed one at a time, just before each is sent.
+    return _send((_claim(pk, owner, using) for pk in pks), owner)
+
+
+def send_held(ids: Iterable[int], owner: str, *, using: str) -> dict[str, int]:
+    """Send the replies in ``ids`` that ``owner`` holds (it wrote them claimed: see queue())."""
+    held = OutboundMessage.objects.using(using).filter(
+        pk__in=list(ids),
+        lease_owner=owner,
+        lease_expires_at__gt=timezone.now(),
+        status=OutboundMessage.Status.PENDING,
+    )
+    return _send(iter(held.order_by("pk")), owner)
+
+
+def _send(outbounds: Iterator[OutboundMessage | None], owner: str) -> dict[str, int]:
     counts = {"sent": 0, "retry": 0, "failed": 0}
-    if not pks:
-        return counts
-    owner = _lease_owner()
     mailer = None
     try:
-        for pk in pks:
-            outbound = _claim(pk, owner, using)
+        for outbound in outbounds:
             if outbound is None:
                 continue  # another sender has it
             try:
@@ -175,7 +201,7 @@ def retry_delay(attempts: int):
 def _failed(outbound: OutboundMessage, exc: Exception, owner: str) -> str:
     now = timezone.now()
     attempts = outbound.attempts + 1
-    error = f"{type(exc).__name__}: {exc}"
+    error = storable(f"{type(exc).__name__}: {exc}")
     gave_up = now - outbound.created_at >= duration("MAIL_OUTBOX_MAX_AGE")
     OutboundMessage.objects.using(outbound._state.db).filter(
         pk=outbound.pk, lease_owner=owner
@@ -247,8 +273,15 @@ class StoredEmail(EmailMessage):
 
 
 _STRUCTURAL = {
-    "from", "to", "cc", "bcc", "reply-to", "subject", "content-type",
-    "content-transfer-encoding", "mime-version",
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "reply-to",
+    "subject",
+    "content-type",
+    "content-transfer-encoding",
+    "mime-version",
 }
 
 

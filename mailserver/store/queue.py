@@ -3,18 +3,19 @@ Queued processing: the MTA is answered once the message is stored, and its
 view runs later as a task (see :mod:`.tasks`), in the same transaction as
 inline processing (:func:`.handler.process`).
 
-    take:   in the transport's process. What needs no view is checked at
-            once (envelope syntax, size and structure limits, a route for
-            the recipient), so a message that cannot be delivered is still
-            refused while the MTA waits; the rest is queued: 250, and a
-            task is enqueued.
-    run:    in a worker. The message is claimed under a lease, its view
-            run; a temporary failure is retried with exponential backoff
-            until MAIL_STORE_MAX_AGE, then the message is failed and ADMINS
-            are told.
-    sweep:  from cron or a loop (``manage.py retrymail``). A message whose
-            worker died, whose task was lost, or whose retry the backend
-            could not schedule is handed to the workers again.
+    queue_message:  in the transport's process. What needs no view is
+                    checked at once (envelope syntax, size and structure
+                    limits, a route for the recipient), so a message that
+                    cannot be delivered is still refused while the MTA
+                    waits; the rest is queued: 250, and a task is enqueued.
+    run:            in a worker. The message is claimed under a lease, its
+                    view run; a temporary failure is retried with
+                    exponential backoff until MAIL_STORE_MAX_AGE, then the
+                    message is failed and ADMINS are told.
+    sweep:          from cron or a loop (``manage.py retrymail``). A message
+                    whose worker died, whose task was lost, or whose retry
+                    the backend could not schedule is handed to the workers
+                    again.
 
 Exactly once rests on the row lock that :func:`.handler.process` takes for
 the view's transaction, not on the task backend: a task run twice, or two
@@ -60,7 +61,7 @@ UNFINISHED = (Status.RECEIVED, Status.PROCESSING, Status.DEFERRED)
 # In the transport ---------------------------------------------------------------
 
 
-def take(
+def queue_message(
     inbound: InboundMessage, raw, envelope: Envelope, *, mailconf=None, started=None
 ) -> Result:
     """
@@ -95,7 +96,9 @@ def check(raw, envelope: Envelope, *, mailconf: str | None = None) -> Result:
     except Exception as exc:
         response = response_for_exception(request, exc)
         recipient = request.recipient if request is not None else envelope.recipient
-        return Result(response.outcome, response.text, request, None, recipient, exception=exc)
+        return Result(
+            response.outcome, response.status_text, request, None, recipient, exception=exc
+        )
     return Result(Outcome.QUEUED, None, request, None, request.recipient)
 
 
@@ -135,12 +138,6 @@ def enqueue(inbound: InboundMessage, *, run_after=None) -> None:
 
 
 # In the worker ------------------------------------------------------------------
-
-
-def lease_owner() -> str:
-    from .outbox import _lease_owner
-
-    return _lease_owner()
 
 
 def claimable(now, using: str):
@@ -204,8 +201,9 @@ def run(pk: int, *, mailconf: str | None = None) -> str:
     run (finished, not due, or another worker's).
     """
     from ..transport import log_delivery
+    from . import outbox
 
-    owner = lease_owner()
+    owner = outbox.lease_owner()
     inbound = claim(pk, owner)
     if inbound is None:
         return "skipped"

@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import TYPE_CHECKING
 
 from django.core.files.storage import FileSystemStorage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..handlers import Raw
 
 ALIAS = "mailserver"
 PREFIX = "inbound"
@@ -66,8 +70,13 @@ class MessageStorage(FileSystemStorage):
     may not read mail.
     """
 
-    def __init__(self, location=None, base_url=None, file_permissions_mode=0o640,
-                 directory_permissions_mode=0o750):
+    def __init__(
+        self,
+        location=None,
+        base_url=None,
+        file_permissions_mode=0o640,
+        directory_permissions_mode=0o750,
+    ):
         super().__init__(
             location=location,
             base_url=base_url,
@@ -129,7 +138,7 @@ def _fsync_directory(path: str) -> None:
         os.close(fd)
 
 
-def save_raw(raw, digest: str) -> str:
+def save_raw(raw: Raw, digest: str) -> str:
     """
     Store ``raw`` (bytes or a binary file) durably under its content name,
     unless it is there already; return the name the storage chose.
@@ -141,6 +150,7 @@ def save_raw(raw, digest: str) -> str:
     name = raw_name(digest)
     if not isinstance(storage, MessageStorage) and storage.exists(name):
         return name  # MessageStorage touches the file instead: see its _save
+    content: File
     if isinstance(raw, bytes):
         content = ContentFile(raw, name=name)
     else:

@@ -13,7 +13,6 @@ traceback behind an outcome. ``RequestFactory`` builds the
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import Message
 from typing import TYPE_CHECKING, Any
@@ -203,7 +202,7 @@ def _check_names(given: dict[str, Any], known: frozenset[str]) -> None:
 
 
 @contextmanager
-def _commit_hooks_of_a_test() -> Iterator[None]:
+def _commit_hooks_of_a_test():
     """
     With mailserver.store, replies are sent when the message's transaction
     commits. Inside a test's transaction (TestCase, pytest-django's ``db``)
@@ -220,15 +219,13 @@ def _commit_hooks_of_a_test() -> Iterator[None]:
     started = {
         c.alias: len(c.run_on_commit) for c in connections.all(initialized_only=True)
     }
-    try:
-        yield
-    finally:
-        for connection in connections.all(initialized_only=True):
-            if not connection.in_atomic_block:
-                continue  # it committed, and ran them itself
-            start = started.get(connection.alias, 0)
-            while len(connection.run_on_commit) > start:
-                hooks = connection.run_on_commit[start:]
-                del connection.run_on_commit[start:]
-                for _savepoints, hook, *_robust in hooks:
-                    hook()
+    yield
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            continue  # it committed, and ran them itself
+        start = started.get(connection.alias, 0)
+        while len(connection.run_on_commit) > start:
+            hooks = connection.run_on_commit[start:]
+            del connection.run_on_commit[start:]
+            for _savepoints, hook, *_robust in hooks:
+                hook()

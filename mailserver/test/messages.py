@@ -111,7 +111,7 @@ def _domain(address: str) -> str:
 
 def _attach(message: EmailMessage, attachment: tuple | Message) -> None:
     if isinstance(attachment, Message):
-        message.attach(attachment)
+        message.attach(attachment)  # type: ignore[arg-type]  # any part will do
         return
     filename, content, *rest = attachment
     mimetype = rest[0] if rest else _guess_type(filename, content)

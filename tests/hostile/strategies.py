@@ -147,6 +147,8 @@ def invalid_address(draw, allow_nul: bool = True) -> str:
     local = draw(st.sampled_from(["inspect", "ann", "first.last"]))
     domain = draw(st.sampled_from(["example.com", "example.org"]))
     breakers = [" ", "\r\n", "\n", "\r", "\t", "@", "<", "(x)"]
+    # Line ends for some readers, bidi controls, invisible and odd spaces.
+    breakers += ["\x85", "\u2028", "\u2029", "\u202e", "\u2066", "\u200b", "\u00a0", "\x7f"]
     if allow_nul:
         breakers.append("\x00")
     kind = draw(st.integers(0, 3))

@@ -327,6 +327,19 @@ ENVELOPES = {
     "sender-empty-label": ("ann@.example.org", "inspect@example.com", "5.1.7"),
     "sender-only-at": ("@", "inspect@example.com", "5.1.7"),
     "sender-two-trailing-dots": ("ann@example.org..", "inspect@example.com", "5.1.7"),
+    # Line ends for some readers, reordering and invisible characters, and
+    # RFC 5321's lengths (at the limit is a valid address, merely unknown).
+    "recipient-with-nel": ("ann@example.org", "insp\x85ect@example.com", "5.1.3"),
+    "recipient-with-line-separator": ("ann@example.org", "inspect@exa\u2028mple.com", "5.1.3"),
+    "recipient-with-bidi-override": ("ann@example.org", "moc.elpmaxe\u202e@x.org", "5.1.3"),
+    "recipient-with-no-break-space": ("ann@example.org", "in\u00a0spect@example.com", "5.1.3"),
+    "recipient-local-part-64": ("ann@example.org", "a" * 64 + "@example.com", "5.1.1"),
+    "recipient-local-part-65": ("ann@example.org", "a" * 65 + "@example.com", "5.1.3"),
+    "recipient-label-64": ("ann@example.org", "inspect@" + "b" * 64 + ".com", "5.1.3"),
+    "recipient-local-part-300": ("ann@example.org", "x" * 300 + "@example.com", "5.1.3"),
+    "sender-with-bidi-isolate": ("ann\u2066@example.org", "inspect@example.com", "5.1.7"),
+    "sender-with-paragraph-separator": ("ann@example.org\u2029", "inspect@example.com", "5.1.7"),
+    "sender-label-100": ("ann@" + "c" * 100 + ".org", "inspect@example.com", "5.1.7"),
 }
 # A NUL cannot travel in an argument: in process only.
 IN_PROCESS_ENVELOPES = {

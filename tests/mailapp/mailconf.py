@@ -19,6 +19,8 @@ urlpatterns = patterns(
     mailbox(r"^atomic-(?P<ticket>\d+)@example\.com$", mailers.comment_then_fail),
     mailbox(r"^new@tickets\.example\.com$", mailers.create_ticket, name="new-ticket"),
     mailbox(r"^broken@example\.com$", mailers.broken),
+    mailbox(r"^config@example\.com$", mailers.missing_configuration),
+    mailbox(r"^staff@example\.com$", mailers.staff_only),
     mailbox(r"^none@example\.com$", mailers.returns_none),
     mailbox(r"^defer@example\.com$", mailers.defer),
     mailbox(r"^refuse@example\.com$", mailers.refuse),

@@ -41,6 +41,18 @@ def broken(request):
     raise RuntimeError("the view is broken")
 
 
+def missing_configuration(request):
+    """The view's own lookup fails: our data is missing, not the sender's mailbox."""
+    Ticket.objects.get(subject="the configuration row")
+    return EmailIgnoreResponse()
+
+
+def staff_only(request):
+    from django.core.exceptions import PermissionDenied
+
+    raise PermissionDenied(f"<{request.sender}>: staff only")
+
+
 def returns_none(request):
     return None
 

@@ -28,6 +28,25 @@ def test_lhlo_announces_the_extensions(start_server, settings):
     client.close()
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ok\u202e@example.com",  # a bidi override, invisible in a log
+        "ok\u2028@example.com",  # a line separator
+        "a" * 65 + "@example.com",  # over RFC 5321's 64 octets
+        "ok@" + "l" * 64 + ".example",  # a label over 63
+    ],
+)
+def test_an_address_that_is_none_is_refused_as_bad_syntax(lmtp, address):
+    assert lmtp.command(f"MAIL FROM:<{address}>").startswith("553 5.1.7 ")
+    assert lmtp.command("MAIL FROM:<ann@example.org>") == "250 2.1.0 OK"
+    reply = lmtp.command(f"RCPT TO:<{address}>")
+    assert reply.startswith("553 5.1.3 "), reply
+    assert reply.isascii() and reply.isprintable()  # quoted back escaped
+    assert lmtp.command("MAIL FROM:<>").startswith("503")  # still in the transaction
+    assert views.seen == []
+
+
 def test_unknown_recipient_is_refused_at_rcpt_time_without_a_view(lmtp):
     assert lmtp.command("MAIL FROM:<ann@example.org>") == "250 2.1.0 OK"
     assert lmtp.command("RCPT TO:<nobody@example.com>") == (

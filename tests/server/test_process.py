@@ -271,3 +271,12 @@ def test_a_second_sigterm_stops_at_once(server_env, socket_dir):
     assert process.wait(10) == 1
     assert time.monotonic() - started < 5
     assert busy.reply() == "<closed>"  # no reply: the MTA retries
+
+
+def test_the_start_line_is_printed_once(server_env, socket_dir):
+    path = f"{socket_dir}/lmtp.sock"
+    process = runmailserver(path, server_env)
+    assert stop(process) == 0
+    out = process.stdout.read().decode() + process.stderr.read().decode()
+    assert out.count("Serving LMTP on ") == 1, out
+    assert "SIGTERM to stop" in out

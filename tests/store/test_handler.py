@@ -26,6 +26,7 @@ MESSAGE = (
 
 
 def send(message=MESSAGE, recipient="help@desk.example.com", **envelope):
+    """Dispatch as the MTA would see it: a view's bug comes back as 4.3.0, not raised."""
     envelope.setdefault("sender", "ann@example.org")
     return Client(raise_request_exception=False).send(message, recipient=recipient, **envelope)
 
@@ -210,3 +211,59 @@ def test_signals_see_each_delivery(db):
     finally:
         signals.message_handled.disconnect(handled)
     assert seen == [("Result", Outcome.DELIVERED), ("RecordedResult", Outcome.DELIVERED)]
+
+
+def test_a_stored_message_gives_back_its_envelope():
+    send(queue_id="Q1", client_address="192.0.2.9", original_recipient="alias@example.com")
+    envelope = InboundMessage.objects.get().envelope()
+    assert (envelope.sender, envelope.recipient, envelope.original_recipient) == (
+        "ann@example.org", "help@desk.example.com", "alias@example.com",
+    )
+    assert (envelope.queue_id, envelope.client_address, envelope.size, envelope.transport) == (
+        "Q1", "192.0.2.9", len(MESSAGE), "test",
+    )
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        "help\udcff@desk.example.com",  # an undecodable byte on the command line
+        "help\x00@desk.example.com",
+        "\x00",
+    ],
+)
+def test_a_recipient_no_database_takes_as_it_is_still_gets_its_bounce(recipient):
+    first = send(recipient=recipient)
+    assert first.outcome is Outcome.BAD_RECIPIENT
+    assert send(recipient=recipient).dsn_line() == first.dsn_line()
+    inbound = InboundMessage.objects.get()
+    assert inbound.status == "bounced" and "\ufffd" in inbound.recipient
+
+
+def test_header_values_no_database_takes_as_they_are_are_recorded_all_the_same(settings):
+    settings.MAIL_FAILURE_NOTICES = True
+    hostile = MESSAGE.replace(b"Subject: Printer on fire", b"Subject: Printer\x00on fire")
+    hostile = hostile.replace(b"<h1@example.org>", b"<h\x00\xff1@example.org>")
+    assert send(hostile, recipient="refuse@example.com").outcome is Outcome.REJECTED
+    inbound = InboundMessage.objects.get()
+    assert inbound.status == "bounced"
+    assert inbound.subject == "Printer\ufffdon fire"
+    notice = OutboundMessage.objects.get()
+    assert (notice.status, notice.subject) == ("sent", "Re: Printer\ufffdon fire")
+
+
+def test_a_stored_message_can_be_processed_later_from_the_storage():
+    """What a worker does in queued processing: the message as stored, its envelope, once."""
+    from mailserver.envelope import Envelope
+    from mailserver.store.handler import accept, process
+
+    inbound = accept(MESSAGE, Envelope(sender="ann@example.org", recipient="help@desk.example.com"))
+    assert inbound.status == "received" and not Ticket.objects.exists()
+    with inbound.open_raw() as raw:
+        result = process(inbound, raw, inbound.envelope())
+    assert result.outcome is Outcome.DELIVERED and Ticket.objects.count() == 1
+    with inbound.open_raw() as raw:
+        assert isinstance(process(inbound, raw, inbound.envelope()), RecordedResult)
+    assert Ticket.objects.count() == 1
+    inbound.refresh_from_db()
+    assert (inbound.status, inbound.attempts) == ("processed", 1)

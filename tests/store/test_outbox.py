@@ -165,3 +165,14 @@ def test_sendreplies_sends_what_is_due(settings, capsys):
     assert len(mail.outbox) == 1
     call_command("sendreplies")
     assert capsys.readouterr().out == "Sent 0, to retry 0, given up 0.\n"
+
+
+def test_sendreplies_flush_sends_what_waits_for_its_retry_time(settings, capsys):
+    settings.EMAIL_BACKEND = "tests.store.backends.DownBackend"
+    send()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    call_command("sendreplies")
+    assert capsys.readouterr().out == "Sent 0, to retry 0, given up 0.\n"
+    call_command("sendreplies", "--flush")
+    assert capsys.readouterr().out == "Sent 1, to retry 0, given up 0.\n"
+    assert len(mail.outbox) == 1

@@ -103,6 +103,10 @@ def sent(env):
     return ids
 
 
+def raw_files(env):
+    return [p for p in Path(env["MAIL_STORE_ROOT"]).rglob("*") if p.is_file()]
+
+
 def tickets(db):
     return db.count("mailapp_ticket")
 
@@ -169,12 +173,15 @@ def test_killed_in_the_view_before_the_commit_the_retry_runs_it_afresh(processes
     first = start(env, pipe_command(), MAILSERVER_TEST_PAUSE="view")
     wait_for_marker(env, first, "view")
     kill(first)
-    # Nothing of the run is left: the message is stored, not handled.
+    # Nothing of the run is left but the raw file (purgemail sweeps it, if
+    # the MTA never comes again).
     assert tickets(db) == 0 and not sent(env) and not replies(db)
-    assert inbound(db, "status", "attempts") == [("received", 0)]
+    assert inbound(db, "status") == []
+    assert len(raw_files(env)) == 1
     assert pipe(env) == (0, "")
     assert tickets(db) == 1 and len(sent(env)) == 1
     assert inbound(db, "status", "attempts") == [("processed", 1)]
+    assert len(raw_files(env)) == 1
 
 
 def test_killed_after_the_commit_the_retry_finds_it_done(processes):
@@ -322,3 +329,39 @@ def test_runmailserver_and_the_relay_mode_go_through_the_store(processes):
     assert tickets(db) == 1 and len(sent(env)) == 1
     assert inbound(db, "transport", "status") == [("lmtp", "processed")]
     assert db.count("mailserver_store_inboundattempt", "replayed") == 2
+
+
+def test_sendreplies_loop_sends_as_replies_come_and_stops_on_sigterm(processes):
+    env, db = processes
+    sender = subprocess.Popen(
+        [sys.executable, "-m", "django", "sendreplies", "--loop", "--interval", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**env, "MAILSERVER_TEST_RETRY_DELAY": "0"},
+    )
+    try:
+        assert pipe(env, MAILSERVER_TEST_MAIL="fail", MAILSERVER_TEST_RETRY_DELAY="0") == (0, "")
+        deadline = time.monotonic() + 60
+        while not sent(env) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sender.send_signal(signal.SIGTERM)
+        assert sender.wait(30) == 0
+    assert sender.stdout.read() == b"Sent 1, to retry 0, given up 0.\n"
+    assert len(sent(env)) == 1 and replies(db) == [("sent", 2)]
+
+
+def test_out_of_time_in_the_view_the_retry_runs_it_afresh(processes):
+    env, db = processes
+    proc = subprocess.run(
+        [*pipe_command(), "--deadline", "1"],
+        input=MESSAGE,
+        capture_output=True,
+        env={**env, "MAILSERVER_TEST_PAUSE": "view"},  # stops in the view, no gate
+        timeout=120,
+    )
+    output = proc.stdout + proc.stderr
+    assert (proc.returncode, output) == (75, b"4.3.0 gave up after 1 s; will retry")
+    assert tickets(db) == 0 and inbound(db, "status") == []
+    assert pipe(env) == (0, "")
+    assert tickets(db) == 1 and len(sent(env)) == 1

@@ -2,6 +2,10 @@
 Read one message and dispatch it, exiting with the outcome's status: the
 pipe transport of the original project, kept for use by hand and in
 scripts. ``django-mailpipe`` does the same without going through manage.py.
+
+Each outcome is printed once: one line per recipient on standard output, or,
+with ``--verbosity 0``, only the line that decides the exit status, on
+standard error, as django-mailpipe would print it.
 """
 
 import sys
@@ -42,10 +46,12 @@ class Command(BaseCommand):
             results = refuse(envelope, recipients, refusal)
         else:
             results = deliver(raw, envelope, recipients)
-        for result in results:
-            if options["verbosity"] >= 1:
-                self.stdout.write(f"<{result.recipient}> {result.route or '-'}: {result.reply()}")
         outcome, line = decide(results)
+        if options["verbosity"] >= 1:
+            # One line per recipient says it all, the failure included.
+            for result in results:
+                self.stdout.write(f"<{result.recipient}> {result.route or '-'}: {result.reply()}")
+            line = ""
         self.finish(outcome, line)
 
     def finish(self, outcome, line):

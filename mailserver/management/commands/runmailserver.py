@@ -19,6 +19,10 @@ def _mode(text: str) -> int:
         raise ValueError(f"{text!r} is not an octal file mode") from None
 
 
+def _not_the_start_line(record: logging.LogRecord) -> bool:
+    return not (record.name == "mailserver.server" and str(record.msg).startswith("Serving "))
+
+
 class Command(BaseCommand):
     help = (
         "Serve the mail views over LMTP (or SMTP with --smtp) on a unix socket or a "
@@ -97,6 +101,9 @@ class Command(BaseCommand):
         if not logger.handlers and not logging.getLogger().handlers:
             handler = logging.StreamHandler()
             handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(message)s"))
+            # The server logs where it listens; on this console the command
+            # has said so already, on standard output.
+            handler.addFilter(_not_the_start_line)
             logger.addHandler(handler)
             logger.setLevel(logging.INFO if verbosity >= 1 else logging.WARNING)
         # aiosmtpd logs every command at INFO: only with -v 3.

@@ -22,3 +22,18 @@ class Command(TemplateCommand):
         options.setdefault("template", None)
         options["template"] = options["template"] or str(TEMPLATE)
         super().handle("app", app_name, target, **options)
+        if options.get("verbosity", 1) >= 1:
+            self.stdout.write(NEXT_STEPS.format(name=app_name))
+
+
+NEXT_STEPS = """\
+Created the mail app {name!r}. Next:
+  1. Add "mailserver" and "{name}" to INSTALLED_APPS.
+  2. Route addresses to it: ROOT_MAILCONF = "{name}.mailbox", or include("{name}.mailbox")
+     from your own ROOT_MAILCONF.
+  3. For production, add "mailserver.store" to INSTALLED_APPS and set MAIL_STORE_ROOT to a
+     private directory, then migrate: each message is kept before it is answered and handled
+     once however often the MTA delivers it, and a reply that cannot be sent waits in an
+     outbox. From cron: "manage.py sendreplies" every few minutes, "manage.py purgemail"
+     daily.
+"""
