@@ -20,7 +20,7 @@ from __future__ import annotations
 try:
     from django.tasks import task
 except ImportError:  # Django < 6.0: the backport
-    from django_tasks import task
+    from django_tasks import task  # type: ignore[no-redef]
 
 from ..conf import settings
 
