@@ -130,10 +130,10 @@ def enqueue(inbound: InboundMessage, *, run_after=None) -> None:
     from .tasks import configured, process_message
 
     task = configured(process_message)
-    if run_after is not None and run_after > timezone.now() and task.get_backend().supports_defer:
+    if run_after is not None and run_after > timezone.now():
+        if not task.get_backend().supports_defer:
+            return  # retrymail's to enqueue, when it is due
         task = task.using(run_after=run_after)
-    elif run_after is not None and run_after > timezone.now():
-        return  # retrymail's to enqueue, when it is due
     task.enqueue(inbound.pk)
 
 
