@@ -1,4 +1,4 @@
-"""The test settings with mailserver.store installed: for real processes and makemigrations."""
+"""The test settings with mailserver.store installed: for real processes, makemigrations, mypy."""
 
 import os
 

@@ -58,6 +58,7 @@ def test_without_the_option_only_the_project_is_installed_and_tested():
     assert calls == [
         "-m pip install --quiet --disable-pip-version-check -e .[test]",
         "-m ruff check .",
+        "-m mypy",
         "-m pytest -x -k pipe and not slow",
     ]
     assert "install-mtas" not in proc.stdout

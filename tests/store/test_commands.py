@@ -59,3 +59,9 @@ def test_bin_test_without_postgres_says_so_and_ci_fails():
     proc, calls = run_bin_test(env={"MAILSERVER_FORBID_SKIPS": "1"})
     assert proc.returncode == 1
     assert "which CI forbids" in proc.stderr
+
+
+def test_the_models_and_their_migrations_agree(db):
+    from django.core.management import call_command
+
+    call_command("makemigrations", "mailserver_store", "--check", "--dry-run", verbosity=0)
