@@ -29,6 +29,7 @@ writer at a time, so its write lock does the same.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import replace
@@ -79,7 +80,7 @@ def queue_message(
             inbound, raw, envelope, mailconf=mailconf, started=started, handle=_found(verdict)
         )
     if _waiting(inbound):
-        enqueue(inbound)
+        enqueue(inbound, mailconf=mailconf)
     _attempt(inbound, started, envelope, result=verdict)
     return verdict
 
@@ -121,11 +122,12 @@ def _waiting(inbound: InboundMessage) -> bool:
     return inbound.next_attempt_at is None or inbound.next_attempt_at <= now
 
 
-def enqueue(inbound: InboundMessage, *, run_after=None) -> None:
+def enqueue(inbound: InboundMessage, *, run_after=None, mailconf: str | None = None) -> None:
     """
     Hand the message to the workers: a task for it on MAIL_STORE_TASK_BACKEND,
     to run no earlier than ``run_after`` where the backend can defer a task
-    (where it cannot, retrymail enqueues the retry when it is due).
+    (where it cannot, retrymail enqueues the retry when it is due), with
+    ``mailconf`` when it is not ROOT_MAILCONF (retrymail knows none).
     """
     from .tasks import configured, process_message
 
@@ -134,7 +136,10 @@ def enqueue(inbound: InboundMessage, *, run_after=None) -> None:
         if not task.get_backend().supports_defer:
             return  # retrymail's to enqueue, when it is due
         task = task.using(run_after=run_after)
-    task.enqueue(inbound.pk)
+    if mailconf is None:
+        task.enqueue(inbound.pk)
+    else:
+        task.enqueue(inbound.pk, mailconf)
 
 
 # In the worker ------------------------------------------------------------------
@@ -213,7 +218,12 @@ def run(pk: int, *, mailconf: str | None = None) -> str:
     try:
         with inbound.open_raw() as raw:
             result = process(
-                inbound, raw, envelope, mailconf=mailconf, started=started, on_defer=schedule
+                inbound,
+                raw,
+                envelope,
+                mailconf=mailconf,
+                started=started,
+                on_defer=functools.partial(schedule, mailconf=mailconf),
             )
     finally:
         signals.message_finished.send(sender=MailHandler)
@@ -235,7 +245,7 @@ def retry_delay(attempts: int):
     return min(first * 2 ** max(attempts - 1, 0), duration("MAIL_STORE_MAX_RETRY_DELAY"))
 
 
-def schedule(inbound: InboundMessage, result: Result) -> None:
+def schedule(inbound: InboundMessage, result: Result, *, mailconf: str | None = None) -> None:
     """
     process()'s ``on_defer``: the temporary failure just recorded is retried
     after the backoff, or, once the message is older than MAIL_STORE_MAX_AGE,
@@ -251,7 +261,8 @@ def schedule(inbound: InboundMessage, result: Result) -> None:
         return
     inbound.next_attempt_at = now + retry_delay(inbound.attempts)
     transaction.on_commit(
-        lambda: _enqueue_quietly(inbound, run_after=inbound.next_attempt_at), using=using
+        lambda: _enqueue_quietly(inbound, run_after=inbound.next_attempt_at, mailconf=mailconf),
+        using=using,
     )
 
 

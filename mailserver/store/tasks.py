@@ -39,11 +39,14 @@ _options = {
 
 
 @task(**_options)
-def process_message(message_id: int) -> str:
-    """Run the view of a stored message once; see :func:`.queue.run`."""
+def process_message(message_id: int, mailconf: str | None = None) -> str:
+    """
+    Run the view of a stored message once; see :func:`.queue.run`.
+    ``mailconf`` is the one the transport dispatched with, if not ROOT_MAILCONF.
+    """
     from .queue import run
 
-    return run(message_id)
+    return run(message_id, mailconf=mailconf)
 
 
 @task(**_options)

@@ -26,6 +26,8 @@ from .taskbackends import backend_path
 
 pytestmark = pytest.mark.django_db
 
+HELP = "help@desk.example.com"
+
 MESSAGE = (
     b"From: Ann <ann@example.org>\n"
     b"To: help@desk.example.com\n"
@@ -132,6 +134,18 @@ def test_the_mta_gets_250_and_the_view_runs_in_the_worker(
     # A task run again finds the message finished.
     assert run(inbound.pk, django_capture_on_commit_callbacks) == "skipped"
     assert Ticket.objects.count() == 1 and len(mail.outbox) == 1
+
+
+def test_the_worker_uses_the_mailconf_the_transport_dispatched_with(
+    tasks, settings, django_capture_on_commit_callbacks
+):
+    settings.ROOT_MAILCONF = "tests.mailapp.mailconf"  # has no help desk
+    client = Client(mailconf="tests.store.mailconf")
+    assert client.send(MESSAGE, recipient=HELP, sender="ann@example.org").outcome is Outcome.QUEUED
+    [task] = tasks
+    assert task.args == [InboundMessage.objects.get().pk, "tests.store.mailconf"]
+    assert work(tasks, django_capture_on_commit_callbacks) == ["processed"]
+    assert Ticket.objects.count() == 1
 
 
 def test_the_worker_sees_the_envelope_the_transport_gave(
