@@ -407,6 +407,16 @@ def test_retrymail_sweeps_and_enqueues_the_sending_of_due_replies(tasks, setting
     assert sorted(t.task.name for t in tasks) == ["process_message", "send_replies"]
 
 
+def test_retrymail_says_nothing_when_there_was_nothing_to_do(tasks):
+    from io import StringIO
+
+    out = StringIO()
+    call_command("retrymail", stdout=out)
+    assert out.getvalue() == ""
+    call_command("retrymail", stdout=out, verbosity=2)
+    assert out.getvalue() == "Requeued 0, given up 0, reply sending queued 0.\n"
+
+
 def test_retrymail_is_for_queued_processing(settings):
     settings.MAIL_STORE_PROCESSING = "inline"
     with pytest.raises(CommandError, match="not 'queued'"):

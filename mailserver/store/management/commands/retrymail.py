@@ -46,7 +46,8 @@ class Command(BaseCommand):
             if loop and (purged_at is None or time.monotonic() - purged_at >= DAY):
                 self.enqueue("purge_mail")
                 purged_at = time.monotonic()
-            if verbosity >= 1 and (not loop or any(counts.values())):
+            # Quiet when there was nothing to do: cron mails what a job prints.
+            if verbosity >= 2 or (verbosity >= 1 and any(counts.values())):
                 self.stdout.write(
                     "Requeued {requeued}, given up {failed}, reply sending queued "
                     "{replies}.".format(**counts)
