@@ -84,6 +84,17 @@ if [ ! -f /etc/exim4/trusted_configs ]; then
     install -m 644 -o root -g root /dev/null /etc/exim4/trusted_configs
 fi
 
+# --- milters ---------------------------------------------------------------------
+# OpenDKIM and OpenDMARC for tests/mta/test_milters.py, which runs its own
+# instances (in a mount namespace of their own, with a private resolv.conf)
+# from contrib/auth/. Stop the system ones if the packages started them.
+apt_install opendkim opendmarc
+for svc in opendkim opendmarc; do
+    if [ -x "/etc/init.d/$svc" ]; then
+        "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+    fi
+done
+
 # --- the pipe user ---------------------------------------------------------------
 if ! getent passwd "$PIPE_USER" >/dev/null; then
     useradd --system --user-group --home-dir /nonexistent --no-create-home \

@@ -61,6 +61,7 @@ from tests.mta.harness import (  # noqa: E402
     SENDER_DOMAIN,
     TEST_DOMAIN,
     HarnessError,
+    MaillogTail,
     PipeRuntime,
     Postfix,
     ServerProcess,
@@ -72,39 +73,12 @@ from tests.mta.harness import (  # noqa: E402
 
 SENDER = f"bench@{SENDER_DOMAIN}"
 RECIPIENT = f"ok@{TEST_DOMAIN}"
-_FINAL = re.compile(r" ([0-9A-Za-z]+): to=<[^>]*>,.* status=(\w+) ")
 
 DESCRIPTIONS = {
     "pipe": "pipe(8) -> django-mailpipe (Django set up per message)",
     "lmtp": "lmtp(8) -> runmailserver",
     "via": "pipe(8) -> django-mailpipe --via -> runmailserver",
 }
-
-
-class MaillogTail:
-    """Final states from a Postfix maillog, read incrementally."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.offset = path.stat().st_size if path.exists() else 0
-        self.partial = b""
-
-    def read(self) -> list[tuple[str, str]]:
-        if not self.path.exists():
-            return []
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            data = f.read()
-        self.offset += len(data)
-        data = self.partial + data
-        lines = data.split(b"\n")
-        self.partial = lines.pop()
-        found = []
-        for line in lines:
-            m = _FINAL.search(line.decode(errors="replace"))
-            if m:
-                found.append((m.group(1), m.group(2)))
-        return found
 
 
 def messages(count: int, tag: str) -> list[bytes]:

@@ -63,6 +63,29 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_FAILURE_NOTICES": False,
     # Headers, in order, that give the recipient when the transport gives none.
     "MAIL_RECIPIENT_HEADERS": ["Delivered-To", "X-Original-To", "Envelope-To"],
+    # Signed reply addresses (mailserver.signing): a callable or dotted path
+    # taking a bound sender's address and returning a per-user value folded
+    # into the token; change the value to revoke every address made for them.
+    "MAIL_SIGNING_USER_KEY": None,
+    # Oldest signed address accepted, in seconds or a timedelta, whatever
+    # expiry the address itself carries; None for no limit.
+    "MAIL_SIGNING_MAX_AGE": None,
+    # Lifetime of the VERP bounce addresses of mailserver.bounces, in seconds.
+    "MAIL_BOUNCE_ADDRESS_MAX_AGE": 30 * 24 * 3600,
+    # The authserv-ids (RFC 8601) of your own MTA: only Authentication-Results
+    # headers naming one of them are read, and only those above the Received
+    # header of the hop that brought the message in (see MAIL_TRUSTED_HOPS).
+    "MAIL_AUTHSERV_IDS": [],
+    # How many Received headers your own MTAs add on the way in (1: the MX
+    # delivers to Django itself). Results below the next one were in the
+    # message when it arrived, and a sender could have written them.
+    "MAIL_TRUSTED_HOPS": 1,
+    # Verify DKIM and DMARC in-process (dkimpy, authheaders) when your MTA
+    # adds no Authentication-Results header for them.
+    "MAIL_VERIFY_SENDERS": False,
+    # The TXT lookup in-process verification uses: a callable or dotted path
+    # taking a name and returning a list of TXT strings; None for dnspython.
+    "MAIL_DNS_RESOLVER": None,
     # runmailserver: where it listens, "unix:/path" or "host:port". Loopback by
     # default: the server is for the local MTA, never for the Internet.
     "MAIL_SERVER_BIND": "127.0.0.1:8024",

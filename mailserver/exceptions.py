@@ -57,6 +57,13 @@ class PermissionDenied(MailException):
     outcome = Outcome.PERMISSION_DENIED
 
 
+class BadAddressSignature(PermissionDenied):
+    """
+    A signed route's token is missing, altered, expired or made for another
+    sender. Bounces with 5.7.1, before any view runs.
+    """
+
+
 class MessageRejected(MailException):
     """The content is refused by policy. Bounces with 5.7.0."""
 

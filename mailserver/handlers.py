@@ -215,7 +215,8 @@ class MailHandler:
     def resolve(self, request: EmailRequest):
         """
         The route of the request's recipient, set as ``request.resolver_match``;
-        RecipientNotFound without one. Also what the store's queued mode asks
+        RecipientNotFound without one, BadAddressSignature for a signed route
+        whose signature does not hold. Also what the store's queued mode asks
         before it takes a message whose view runs later.
         """
         try:
@@ -225,6 +226,13 @@ class MailHandler:
             # patterns saw.
             raise RecipientNotFound(address=request.recipient, tried=exc.tried) from None
         request.resolver_match = match
+        if match.signed:
+            # Before any view or view middleware: a forged, altered, expired
+            # or misbound reply address is refused with 5.7.1 (the same
+            # check runmailserver makes at RCPT time, plus the binding).
+            from .signing import verify
+
+            request.signature = match.signature = verify(match, request.address, request)
         return match
 
     def _get_response(self, request: EmailRequest) -> EmailResponse:

@@ -23,7 +23,7 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any
 
-from .resolvers import MailboxPattern, MailboxResolver
+from .resolvers import MailboxPattern, MailboxResolver, Signed
 
 __all__ = ["include", "mailbox", "patterns"]
 
@@ -59,13 +59,24 @@ def mailbox(
     view: str | Callable | tuple,
     kwargs: dict[str, Any] | None = None,
     name: str | None = None,
+    *,
+    signed: Signed = False,
 ) -> MailboxPattern | MailboxResolver:
-    """One route: ``view`` is a callable, a dotted path, or ``include(...)``."""
+    """
+    One route: ``view`` is a callable, a dotted path, or ``include(...)``.
+
+    ``signed=True`` makes the route take only addresses made by
+    ``reverse(..., sign=True)``; any other is refused with 5.7.1 before a
+    view runs (see :mod:`mailserver.signing`). On an ``include()`` it
+    covers every route inside.
+    """
     if isinstance(view, (list, tuple)):
         mailconf, app_name, namespace = view if isinstance(view, tuple) else (view, None, None)
-        return MailboxResolver(regex, mailconf, kwargs, app_name=app_name, namespace=namespace)
+        return MailboxResolver(
+            regex, mailconf, kwargs, app_name=app_name, namespace=namespace, signed=signed
+        )
     if isinstance(view, str) or callable(view):
-        return MailboxPattern(regex, view, kwargs, name)
+        return MailboxPattern(regex, view, kwargs, name, signed=signed)
     raise TypeError(f"view must be a callable, a dotted path or include(); got {view!r}")
 
 

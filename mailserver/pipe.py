@@ -351,7 +351,7 @@ def _cannot_read(exc: OSError) -> tuple[Outcome, str]:
 
 
 def _dry_run(recipients) -> tuple[Outcome, str]:
-    from .exceptions import RecipientNotFound
+    from .exceptions import BadAddressSignature, MailException, RecipientNotFound
     from .handlers import Result
     from .resolvers import resolve
     from .transport import decide
@@ -360,8 +360,10 @@ def _dry_run(recipients) -> tuple[Outcome, str]:
     for recipient in recipients:
         try:
             match = resolve(recipient)
-        except RecipientNotFound:
-            refusal = RecipientNotFound(address=recipient)
+        except (RecipientNotFound, BadAddressSignature) as exc:
+            refusal: MailException = exc
+            if isinstance(exc, RecipientNotFound):
+                refusal = RecipientNotFound(address=recipient)
             results.append(Result(refusal.outcome, str(refusal), recipient=recipient))
             lines.append(results[-1].dsn_line())
             continue

@@ -36,7 +36,9 @@ from .mime import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .authresults import Authentication
     from .resolvers import ResolverMatch
+    from .signing import Signature
 
 
 class Attachment(UploadedFile):
@@ -107,6 +109,8 @@ class EmailRequest:
         self.envelope = envelope
         self.address: Address = parse(envelope.recipient)
         self.resolver_match: ResolverMatch | None = None
+        # What the token of a signed reply address carried (mailserver.signing).
+        self.signature: Signature | None = None
 
     def _recipient_from_headers(self) -> str:
         from .conf import settings
@@ -195,6 +199,42 @@ class EmailRequest:
         from .dsn import parse_report
 
         return parse_report(self.message)
+
+    # Who sent it --------------------------------------------------------
+
+    @functools.cached_property
+    def authentication(self) -> Authentication:
+        """
+        The SPF, DKIM, DMARC and ARC results of our own MTA
+        (mailserver.authresults), or of in-process verification with
+        MAIL_VERIFY_SENDERS, and the verdict on the From address.
+        """
+        from .authresults import authenticate
+
+        return authenticate(self)
+
+    @property
+    def sender_verified(self) -> bool:
+        """
+        The From address is vouched for: DMARC passes for its domain, or a
+        DKIM signature aligned with it passes. See sender_verified_reason.
+        """
+        return self.authentication.sender_verified
+
+    @property
+    def sender_verified_reason(self) -> str:
+        """Why sender_verified is what it is, in words ("DMARC fail for example.org")."""
+        return self.authentication.reason
+
+    @functools.cached_property
+    def reply_text(self) -> str:
+        """
+        What the sender wrote above the quoted message and their signature
+        (mailserver.replies), from the plain text part, else the HTML one.
+        """
+        from .replies import reply_text
+
+        return reply_text(self.text, self.html)
 
     # Headers ------------------------------------------------------------
 

@@ -14,13 +14,21 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from django.core.signals import setting_changed
 
 from .exceptions import NoReverseMatch, RecipientNotFound
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .addresses import Address
+    from .signing import Signature
+
+# A route's ``signed``: False, True (a bound token must be for a From
+# address), or a function of the request returning the addresses it may be for.
+Signed: TypeAlias = "bool | Callable[[Any], Iterable[str]]"
 
 
 class ResolverMatch:
@@ -37,6 +45,7 @@ class ResolverMatch:
         route: str = "",
         address: str = "",
         tried: list | None = None,
+        signed: Signed = False,
     ):
         self.func = func
         self.args = args
@@ -49,6 +58,11 @@ class ResolverMatch:
         self.route = route
         self.address = address
         self.tried = tried or []
+        # True (or a function naming the senders a bound token may be for)
+        # when the route only takes addresses signed by mailserver.signing.
+        self.signed = signed
+        # The checked token, set by resolve() and the handler.
+        self.signature: Signature | None = None
         target = getattr(func, "view_class", func)
         qualname = getattr(target, "__qualname__", type(target).__qualname__)
         self._func_path = f"{target.__module__}.{qualname}"
@@ -91,11 +105,13 @@ class MailboxPattern:
         callback: str | Callable,
         default_args: dict[str, Any] | None = None,
         name: str | None = None,
+        signed: Signed = False,
     ):
         self.regex_string = regex
         self._callback = callback
         self.default_args = default_args or {}
         self.name = name
+        self.signed = signed
 
     @functools.cached_property
     def regex(self) -> re.Pattern:
@@ -118,7 +134,13 @@ class MailboxPattern:
         args = () if kwargs else match.groups()
         kwargs.update(self.default_args)
         return ResolverMatch(
-            self.callback, args, kwargs, self.name, route=self.regex_string, address=address
+            self.callback,
+            args,
+            kwargs,
+            self.name,
+            route=self.regex_string,
+            address=address,
+            signed=self.signed,
         )
 
     def __repr__(self) -> str:
@@ -137,12 +159,15 @@ class MailboxResolver:
         default_kwargs: dict[str, Any] | None = None,
         app_name: str | None = None,
         namespace: str | None = None,
+        signed: Signed = False,
     ):
         self.regex_string = regex
         self.mailconf_name = mailconf_name
         self.default_kwargs = default_kwargs or {}
         self.app_name = app_name
         self.namespace = namespace
+        # An include() may be signed as a whole; its routes may add it.
+        self.signed = signed
 
     @functools.cached_property
     def regex(self) -> re.Pattern:
@@ -209,6 +234,7 @@ class MailboxResolver:
                 route=self.regex_string + sub_match.route,
                 address=address,
                 tried=sub_match.tried,
+                signed=sub_match.signed or self.signed,
             )
         raise RecipientNotFound(address=address, tried=tried)
 
@@ -265,14 +291,28 @@ def _mailconf_changed(*, setting: str, **kwargs) -> None:
 setting_changed.connect(_mailconf_changed, dispatch_uid="mailserver.resolvers.mailconf_changed")
 
 
-def resolve(address: str, mailconf: str | None = None) -> ResolverMatch:
+def resolve(address: str | Address, mailconf: str | None = None) -> ResolverMatch:
     """
     Find the view for a recipient address, after normalising it (see
     :mod:`mailserver.addresses`). Raises RecipientNotFound.
-    """
-    from .addresses import parse
 
-    return get_resolver(mailconf).resolve(str(parse(address)))
+    A route declared ``signed=True`` takes only an address whose subaddress
+    is a valid token (:mod:`mailserver.signing`): otherwise this raises
+    BadAddressSignature (5.7.1), so every way in refuses it before any view
+    runs, runmailserver at RCPT time. ``match.signature`` holds what the
+    token carried; whom a bound token was made for is checked once the
+    message is known (the handler does it).
+    """
+    from .addresses import Address, parse
+
+    if not isinstance(address, Address):
+        address = parse(address)
+    match = get_resolver(mailconf).resolve(str(address))
+    if match.signed:
+        from .signing import verify
+
+        match.signature = verify(match, address)
+    return match
 
 
 def reverse(
@@ -280,10 +320,19 @@ def reverse(
     args: Sequence[Any] | None = None,
     kwargs: dict[str, Any] | None = None,
     mailconf: str | None = None,
+    *,
+    sign: bool = False,
+    bind: str | None = None,
+    expires: Any = None,
 ) -> str:
     """
     Build the address that reaches a named route, through includes and
     namespaces: ``reverse('tickets:reply', kwargs={'ticket': 42})``.
+
+    A route declared ``signed=True`` needs ``sign=True``: the address then
+    carries a token (:func:`mailserver.signing.sign_address`), made for the
+    sender ``bind`` if given (only mail from that address is taken) and
+    good until ``expires`` (a timedelta, seconds or a datetime) if given.
 
     Each level's regex is turned into candidate strings the way Django
     reverses URL patterns; a child's text goes after its parent's when the
@@ -338,10 +387,31 @@ def reverse(
                 if (kwargs and all(match.kwargs.get(k) == v for k, v in kwargs.items())) or (
                     not kwargs and list(match.args) == args
                 ):
-                    return address
+                    return _signed(viewname, address, match, sign, bind, expires)
     if not found:
         raise NoReverseMatch(f"No mail route named {viewname!r}.")
     raise NoReverseMatch(
         f"The mail route {viewname!r} cannot be reversed with args={args!r} and "
         f"kwargs={kwargs!r}: no address built from its patterns resolves back to it."
     )
+
+
+def _signed(viewname: str, address: str, match: ResolverMatch, sign, bind, expires) -> str:
+    """The reversed address, signed when the route wants it (and only then)."""
+    if not match.signed:
+        if sign or bind is not None or expires is not None:
+            raise NoReverseMatch(
+                f"The mail route {viewname!r} is not signed: declare it with signed=True "
+                "for its token to be checked."
+            )
+        return address
+    if not sign:
+        raise NoReverseMatch(
+            f"The mail route {viewname!r} takes only signed addresses: pass sign=True."
+        )
+    from .signing import sign_address
+
+    try:
+        return sign_address(address, bind=bind, expires=expires)
+    except ValueError as exc:
+        raise NoReverseMatch(str(exc)) from None

@@ -10,6 +10,11 @@ message_handled = Signal()
 # Args: request, exception.
 got_message_exception = Signal()
 
+# A delivery to a VERP bounce address (mailserver.bounces) failed or is late.
+# Args: request, recipient (the address our message went to), permanent (bool:
+# stop mailing it), status (the report's RecipientStatus), report (DeliveryReport).
+bounce_received = Signal()
+
 # Sent when a transport starts and finishes handling one message for one
 # recipient, like request_started and request_finished. Database
 # connections past their CONN_MAX_AGE or broken are closed on both, as

@@ -116,30 +116,43 @@ def test_outcomes_returned_or_raised():
     )
 
 
+# What the MTA in front (authserv-id mx.test) says of ann@example.org's mail.
+VERIFIED = (
+    b"Authentication-Results: mx.test; dkim=pass header.d=example.org;\n"
+    b" dmarc=pass header.from=example.org\n" + MESSAGE
+)
+
+
 @pytest.mark.django_db
-def test_permission_denied_for_anonymous_senders():
+def test_permission_denied_for_anonymous_senders(settings):
     from django.contrib.auth.models import User
 
-    result = send("members@example.com")
+    settings.MAIL_AUTHSERV_IDS = ["mx.test"]
+    result = send("members@example.com", raw=VERIFIED)
     assert result.outcome is Outcome.PERMISSION_DENIED and result.exit_code == 77
     assert result.dsn_line() == "5.7.1 <ann@example.org>: sender not allowed"
     User.objects.create_user("ann", email="Ann@Example.org")
-    result = send("members@example.com")
+    result = send("members@example.com", raw=VERIFIED)
     assert result.outcome is Outcome.IGNORED
     assert result.response.seen == {"user": "ann"}
     assert result.request.user.username == "ann"
+    # The same From address, unverified, is anyone's claim: no user.
+    result = send("members@example.com")
+    assert result.outcome is Outcome.PERMISSION_DENIED
+    assert result.request.user.is_anonymous
 
 
 @pytest.mark.django_db
-def test_ambiguous_or_inactive_senders_stay_anonymous():
+def test_ambiguous_or_inactive_senders_stay_anonymous(settings):
     from django.contrib.auth.models import User
 
+    settings.MAIL_AUTHSERV_IDS = ["mx.test"]
     User.objects.create_user("ann1", email="ann@example.org")
     User.objects.create_user("ann2", email="ann@example.org")
-    assert send("members@example.com").outcome is Outcome.PERMISSION_DENIED
+    assert send("members@example.com", raw=VERIFIED).outcome is Outcome.PERMISSION_DENIED
     User.objects.filter(username="ann2").delete()
     User.objects.filter(username="ann1").update(is_active=False)
-    assert send("members@example.com").outcome is Outcome.PERMISSION_DENIED
+    assert send("members@example.com", raw=VERIFIED).outcome is Outcome.PERMISSION_DENIED
 
 
 def test_async_views():

@@ -107,7 +107,8 @@ class Delivery:
         started = time.perf_counter()
         try:
             # The sender's own faults first: an address that is none (5.1.3),
-            # then one that no pattern matches (5.1.1).
+            # then one that no pattern matches (5.1.1), or a signed route's
+            # missing, altered or expired token (5.7.1: mailserver.signing).
             check_recipient(address)
             resolve(address, self.server.mailconf)
         except MailException as exc:

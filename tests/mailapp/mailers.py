@@ -147,6 +147,9 @@ def inspect(request):
         "files": [(f.name, f.content_type, f.size, len(f.read())) for f in request.attachments],
         "inline": [f.content_id for f in request.inline],
         "headers": [request[name] for name in ("From", "To", "Subject", "Message-ID")],
+        "reply_text": request.reply_text,
+        "sender_verified": (request.sender_verified, request.sender_verified_reason),
+        "authentication": [r.method for r in request.authentication.results],
     }
     for value in (seen["subject"], *seen["headers"]):
         if value is not None and ("\n" in value or "\r" in value):

@@ -3,7 +3,8 @@ Session fixtures for the end-to-end tests: one pipe runtime, one private
 Postfix and one private Exim for the whole run (see harness.py). For the warm
 path, one runmailserver and a Postfix and an Exim for each of its two ways
 in (the lmtp transport, and the pipe running django-mailpipe --via), each
-started only when a test asks for it.
+started only when a test asks for it. The fault-injection runs build their
+own (tests/mta/faults.py).
 
 Environment knobs:
   MTA_REQUIRED=1        fail, instead of skip, when root, the MTAs or the pipe user are missing
@@ -134,6 +135,33 @@ def exim_lmtp(mta_root, pipe_runtime, mailserver):
 def exim_via(mta_root, pipe_runtime, mailserver):
     _skip_unless_ready("exim")
     yield from _instance(Exim, mta_root, pipe_runtime, mailserver, "via")
+
+
+# The fault-injection run -------------------------------------------------------
+
+
+@pytest.fixture
+def fault_root():
+    """A directory for one fault-injection run (tests/mta/faults.py), which builds the rest."""
+    _skip_unless_ready("postfix")
+    root = new_root("faults")
+    yield root
+    if os.environ.get("MTA_KEEP"):
+        sys.stderr.write(f"\nfault-injection run kept in {root}\n")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """PostgreSQL at 127.0.0.1:5432 with trust auth for user postgres, as CI has it."""
+    from .faults import missing_postgres
+
+    reason = missing_postgres()
+    if reason:
+        if os.environ.get("MTA_REQUIRED"):
+            pytest.fail(f"MTA_REQUIRED is set but {reason}", pytrace=False)
+        pytest.skip(reason)
 
 
 @pytest.fixture(params=["postfix_lmtp", "postfix_via", "exim_lmtp", "exim_via"])

@@ -13,7 +13,9 @@ from Debian's /usr/bin/python3 in a world-readable temporary directory and
 copies into it the checkout's ``mailserver`` package, its dependencies (pure
 Python, taken from the interpreter running pytest: no network needed) and the
 test project, then byte-compiles everything because the pipe user cannot
-write ``__pycache__``.
+write ``__pycache__``. A run that needs a compiled distribution (psycopg's
+binary build, for PostgreSQL) asks for it by name; it is copied only when
+Debian's interpreter has the same ABI as the one running the tests.
 
 The warm path: :class:`ServerProcess` runs ``runmailserver`` from that same
 virtualenv, as the pipe user, on a unix socket in a directory that Postfix's
@@ -37,6 +39,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import uuid
@@ -190,10 +193,16 @@ def bare_message_id(value: str | None) -> str:
 
 @dataclass
 class PipeRuntime:
-    """A virtualenv the pipe user can run, holding the app and the test project."""
+    """
+    A virtualenv the pipe user can run, holding the app and a test project:
+    ``project`` names a package of tests/mta/ (mtaproject by default), and
+    ``requirements`` adds distributions the project needs beyond the app's.
+    """
 
     root: Path
     user: str
+    project: str = "mtaproject"
+    requirements: list[str] = field(default_factory=list)
     python: Path = field(init=False)
     site: Path = field(init=False)
     command: str = field(init=False)
@@ -236,6 +245,11 @@ class PipeRuntime:
         for dist in server_dists:
             _copy_distribution(dist, purelib)
         self.has_server = bool(server_dists)
+        # request.authentication's parser (pure Python, from the trust
+        # extra), for the milter tests; lxml and the rest of the extra stay out.
+        requirements = [*self.requirements, "authres", "publicsuffix2"]
+        for dist in _dependency_closure(requirements):
+            _copy_distribution(dist, purelib, compiled_ok=self._same_abi())
         # The code under test, straight from the checkout.
         shutil.copytree(
             REPO / "mailserver",
@@ -246,8 +260,8 @@ class PipeRuntime:
         # The test project goes on --pythonpath, as a deployment's would.
         self.site.mkdir()
         shutil.copytree(
-            HERE / "mtaproject",
-            self.site / "mtaproject",
+            HERE / self.project,
+            self.site / self.project,
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
         )
         self.write_settings(settings or {})
@@ -265,6 +279,16 @@ class PipeRuntime:
         self.check()
         self.build_seconds = time.monotonic() - started
         return self
+
+    def _same_abi(self) -> bool:
+        """Whether compiled extensions built for the running interpreter load in the venv's."""
+        theirs = subprocess.run(
+            [str(self.python), "-c", "import sysconfig; print(sysconfig.get_config_var('SOABI'))"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return theirs == sysconfig.get_config_var("SOABI")
 
     def check(self) -> None:
         """Fail early, and clearly, if the pipe user cannot run the pipe."""
@@ -302,7 +326,7 @@ class PipeRuntime:
     def write_settings(self, overrides: dict) -> None:
         lines = [
             "# Written by tests/mta/harness.py for one test run.",
-            "from mtaproject.settings import *  # noqa: F403",
+            f"from {self.project}.settings import *  # noqa: F403",
             f"MTA_RECORD_DIR = {str(self.records)!r}",
         ]
         lines += [f"{k} = {v!r}" for k, v in overrides.items()]
@@ -318,6 +342,27 @@ class PipeRuntime:
             extra_groups=[],
             env={"PATH": "/usr/bin:/bin"},
             cwd="/",
+            **kwargs,
+        )
+
+    def recorded(self, view: str) -> list[dict]:
+        """Everything one view of the test project recorded, oldest first."""
+        path = self.records / f"{view}.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    def manage(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        """A management command of the project, run as the pipe user."""
+        return self.run_as_user(
+            [
+                str(self.python),
+                "-m",
+                "django",
+                *args,
+                f"--pythonpath={self.site}",
+                f"--settings={self.settings_module}",
+            ],
             **kwargs,
         )
 
@@ -399,8 +444,13 @@ def _dependency_closure(requirements: list[str]) -> list[importlib.metadata.Dist
     return list(seen.values())
 
 
-def _copy_distribution(dist: importlib.metadata.Distribution, purelib: Path) -> None:
-    """Copy one installed distribution's files that live in site-packages."""
+def _copy_distribution(
+    dist: importlib.metadata.Distribution, purelib: Path, compiled_ok: bool = False
+) -> None:
+    """
+    Copy one installed distribution's files that live in site-packages. A
+    compiled one only with ``compiled_ok`` (the two interpreters share an ABI).
+    """
     base = Path(dist.locate_file("")).resolve()
     for f in dist.files or []:
         src = Path(dist.locate_file(f)).resolve()
@@ -410,8 +460,11 @@ def _copy_distribution(dist: importlib.metadata.Distribution, purelib: Path) -> 
             continue
         if rel.parts and rel.parts[0] == "..":
             continue  # console scripts in bin/ and the like
-        if src.suffix in (".so", ".pyd"):
-            raise HarnessError(f"{dist.metadata['Name']} is not pure Python: {src}")
+        if src.suffix in (".so", ".pyd") and not compiled_ok:
+            raise HarnessError(
+                f"{dist.metadata['Name']} is not pure Python ({src}): the pipe's venv takes "
+                f"it only when {_base_python()} has the ABI of {sys.executable}"
+            )
         if not src.is_file():
             continue
         dst = purelib / rel
@@ -658,11 +711,17 @@ class _MTA:
 
 
 class Postfix(_MTA):
+    """
+    A private Postfix. ``main_cf`` holds parameters set after contrib's, for
+    this instance only (the fault-injection run shortens the retry times).
+    """
+
     name = "postfix"
     modes = POSTFIX_MODES
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, main_cf: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.main_cf = dict(main_cf or {})
         root = self.root
         self.config_dir = root / "etc"
         self.queue_dir = root / "spool"
@@ -770,6 +829,10 @@ class Postfix(_MTA):
 
     def start(self) -> None:
         self.configure()
+        if self.main_cf:
+            with (self.config_dir / "main.cf").open("a") as f:
+                f.write("\n# test: this instance only\n")
+                f.writelines(f"{k} = {v}\n" for k, v in self.main_cf.items())
         result = self._postfix("start", check=False)
         if result.returncode != 0:
             raise HarnessError(
@@ -885,15 +948,53 @@ class Postfix(_MTA):
     def log_for(self, sub: Submission) -> str:
         return "\n".join(line for line in self.log().splitlines() if f" {sub.queue_id}: " in line)
 
-    def queued(self, sub: Submission) -> bool:
+    def queue(self) -> list[dict]:
+        """What is still queued, one entry per message (postqueue -j)."""
         result = subprocess.run(
             [str(POSTCONF_DIR / "postqueue"), "-c", str(self.config_dir), "-j"],
             capture_output=True,
             text=True,
             check=True,
         )
-        ids = {json.loads(line)["queue_id"] for line in result.stdout.splitlines() if line}
-        return sub.queue_id in ids
+        return [json.loads(line) for line in result.stdout.splitlines() if line]
+
+    def queued(self, sub: Submission) -> bool:
+        return any(entry["queue_id"] == sub.queue_id for entry in self.queue())
+
+
+class MaillogTail:
+    """
+    The final states Postfix logs, per recipient, read from where the last
+    read stopped: a long run's log is not read whole each time.
+    """
+
+    _FINAL = re.compile(r" ([0-9A-Za-z]+): to=<[^>]*>,.* status=(\w+) \((.*)\)$")
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+        self.partial = b""
+
+    def read(self) -> list[tuple[str, str]]:
+        """(queue id, status) for each final state logged since the last read."""
+        return [(qid, status) for qid, status, _text in self.read_texts()]
+
+    def read_texts(self) -> list[tuple[str, str, str]]:
+        """As read(), with Postfix's explanation."""
+        if not self.path.exists():
+            return []
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        self.offset += len(data)
+        lines = (self.partial + data).split(b"\n")
+        self.partial = lines.pop()
+        found = []
+        for line in lines:
+            m = self._FINAL.search(line.decode(errors="replace"))
+            if m:
+                found.append(m.groups())
+        return found
 
 
 def _pid_alive(pidfile: Path) -> bool:

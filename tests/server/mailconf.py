@@ -13,4 +13,5 @@ mailpatterns = [
     mailbox(r"^slow@", views.slow, name="slow"),
     mailbox(r"^async@", views.async_ok, name="async"),
     mailbox(r"^db@", views.uses_database, name="db"),
+    mailbox(r"^signed-(?P<n>\d+)@example\.com$", views.record_n, name="signed", signed=True),
 ]

@@ -23,6 +23,10 @@ def record(request):
     return EmailIgnoreResponse()
 
 
+def record_n(request, n):
+    return record(request)
+
+
 def broken(request):
     raise RuntimeError("the view is broken")
 

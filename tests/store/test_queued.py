@@ -193,6 +193,31 @@ def test_what_needs_no_view_is_refused_at_once(tasks, message, recipient, sender
     assert not tasks
 
 
+def test_a_bad_reply_address_signature_is_refused_at_once(
+    tasks, django_capture_on_commit_callbacks
+):
+    from mailserver.resolvers import reverse
+
+    mailconf = "tests.server.mailconf"  # signed-<n>@example.com is a signed route
+    client = Client(mailconf=mailconf, sender="ann@example.org")
+
+    def signed(n, bind):
+        return reverse("signed", kwargs={"n": n}, mailconf=mailconf, sign=True, bind=bind)
+
+    for address, line in [
+        ("signed-7@example.com", "5.7.1 <signed-7@example.com>: reply address not signed"),
+        (
+            signed(8, "bob@example.org"),
+            "5.7.1 <signed-8@example.com>: reply address issued to another sender",
+        ),
+    ]:
+        result = client.send(MESSAGE, recipient=address)
+        assert (result.outcome, result.dsn_line()) == (Outcome.PERMISSION_DENIED, line)
+    assert not tasks
+    assert client.send(MESSAGE, recipient=signed(7, "ann@example.org")).outcome is Outcome.QUEUED
+    assert work(tasks, django_capture_on_commit_callbacks) == ["processed"]
+
+
 def test_a_refusal_at_once_sends_a_notice_only_under_the_rules(tasks, settings):
     settings.MAIL_FAILURE_NOTICES = True
     send(recipient="nobody@example.com")

@@ -1,5 +1,6 @@
 """Addresses of the test domain. Any other address is unknown."""
 
+from mailserver.bounces import bounce_route
 from mailserver.mailbox import mailbox
 
 from . import views
@@ -13,4 +14,8 @@ urlpatterns = [
     mailbox(r"^noisy@mail\.test$", views.noisy, name="noisy"),
     mailbox(r"^slow@mail\.test$", views.slow, name="slow"),
     mailbox(r"^pause@mail\.test$", views.pause, name="pause"),
+    # Reply-by-mail: a signed reply address, and the VERP bounce route.
+    mailbox(r"^reply-(?P<n>\d+)@mail\.test$", views.signed, name="signed", signed=True),
+    bounce_route(r"^verp@mail\.test$", name="verp", view=views.verp),
+    mailbox(r"^whois@mail\.test$", views.whois, name="whois"),
 ]

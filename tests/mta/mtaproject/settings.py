@@ -26,3 +26,6 @@ MAIL_SERVER_WORKERS = 4
 MTA_PAUSE_SECONDS = 3
 
 MTA_RECORD_DIR = None
+
+# The authserv-id the milters of tests/mta/test_milters.py write.
+MAIL_AUTHSERV_IDS = ["mx.mail.test"]

@@ -28,7 +28,7 @@ EXIM_VARIABLES = (
 )
 
 
-def record(view, request):
+def record(view, request, **extra):
     envelope = request.envelope
     entry = {
         "view": view,
@@ -47,6 +47,7 @@ def record(view, request):
         "argv": sys.argv,
         "env": {k: os.environ[k] for k in EXIM_VARIABLES if k in os.environ},
         "uid": os.getuid(),
+        **extra,
     }
     path = Path(settings.MTA_RECORD_DIR) / f"{view}.jsonl"
     with path.open("a") as f:
@@ -75,6 +76,52 @@ def user(request, *args, **kwargs):
 
 def bounces(request, *args, **kwargs):
     record("bounces", request)
+    return EmailIgnoreResponse()
+
+
+def signed(request, n):
+    signature = request.signature
+    record("signed", request, n=n, token=signature.token, bound=signature.bound)
+    return EmailIgnoreResponse()
+
+
+def verp(request):
+    """The ready bounce view, recording the bounce_received signals it sends."""
+    from mailserver.bounces import bounce_view
+    from mailserver.signals import bounce_received
+
+    events = []
+
+    def receiver(sender, **kwargs):
+        events.append(
+            {
+                "recipient": kwargs["recipient"],
+                "permanent": kwargs["permanent"],
+                "status": kwargs["status"].status,
+            }
+        )
+
+    bounce_received.connect(receiver)
+    try:
+        response = bounce_view(request)
+    finally:
+        bounce_received.disconnect(receiver)
+    record("verp", request, bounces=events)
+    return response
+
+
+def whois(request):
+    """What the trusted Authentication-Results say of the sender."""
+    auth = request.authentication
+    record(
+        "whois",
+        request,
+        results=[[r.method, r.result] for r in auth.results],
+        verified=request.sender_verified,
+        reason=request.sender_verified_reason,
+        ignored=auth.ignored,
+        headers=request.get_all("Authentication-Results"),
+    )
     return EmailIgnoreResponse()
 
 
