@@ -120,6 +120,30 @@ DEFAULTS: dict[str, Any] = {
         "X-Envelope-To", "X-Envelope-From", "Received-SPF", "Authentication-Results",
         "ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results", "X-Spam-*",
     ],
+    # How a stored message reaches its view. "inline": while the MTA waits,
+    # and the view's outcome is the MTA's answer. "queued": the MTA gets 250
+    # once the message is stored and the checks that need no view have passed
+    # (envelope syntax, size and structure limits, a route for the
+    # recipient); the view runs later as a task of Django's Tasks framework
+    # (django.tasks, or the django-tasks backport before Django 6), run by
+    # the backend's workers. See the README's "Queued processing".
+    "MAIL_STORE_PROCESSING": "inline",
+    # Queued mode: the TASKS alias and the queue the messages' tasks go to.
+    "MAIL_STORE_TASK_BACKEND": "default",
+    "MAIL_STORE_TASK_QUEUE": "default",
+    # Queued mode: how long a worker holds a message it claimed before
+    # another may take it over (the first is presumed dead): longer than any
+    # view takes. It is also how long a message may wait unclaimed in the
+    # task queue before retrymail hands it to the workers again.
+    "MAIL_STORE_LEASE": 10 * 60,
+    # Queued mode: a temporary failure is retried after MAIL_STORE_RETRY_DELAY,
+    # the delay doubled after each failure up to the maximum (Postfix's
+    # minimal_backoff_time and maximal_backoff_time)...
+    "MAIL_STORE_RETRY_DELAY": 300,
+    "MAIL_STORE_MAX_RETRY_DELAY": 4000,
+    # ...until the message is this old; then it is marked failed and ADMINS
+    # are told (Postfix's maximal_queue_lifetime).
+    "MAIL_STORE_MAX_AGE": 5 * DAY,
     # The reply outbox. On Django 6.1+, the MAILERS alias replies are sent
     # through; before 6.1, EMAIL_BACKEND is used and this is ignored.
     "MAIL_OUTBOX_MAILER": "default",
