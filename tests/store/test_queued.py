@@ -73,18 +73,10 @@ def in_the_tests_transaction(django_capture_on_commit_callbacks):
     transaction, so the signals a message starts and ends with do not close
     it; what its commit would run, runs.
     """
-    from django.db import close_old_connections
+    from mailserver.test.client import keep_connections
 
-    from mailserver.signals import message_finished, message_started
-
-    message_started.disconnect(close_old_connections)
-    message_finished.disconnect(close_old_connections)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            yield
-    finally:
-        message_started.connect(close_old_connections)
-        message_finished.connect(close_old_connections)
+    with keep_connections(), django_capture_on_commit_callbacks(execute=True):
+        yield
 
 
 def work(results, django_capture_on_commit_callbacks):
