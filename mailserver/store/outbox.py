@@ -123,15 +123,22 @@ def send_due(
     return _send((_claim(pk, owner, using) for pk in pks), owner)
 
 
-def send_held(ids: Iterable[int], owner: str, *, using: str) -> dict[str, int]:
-    """Send the replies in ``ids`` that ``owner`` holds (it wrote them claimed: see queue())."""
-    held = OutboundMessage.objects.using(using).filter(
-        pk__in=list(ids),
-        lease_owner=owner,
-        lease_expires_at__gt=timezone.now(),
-        status=OutboundMessage.Status.PENDING,
-    )
-    return _send(iter(held.order_by("pk")), owner)
+def send_held(outbounds: Iterable[OutboundMessage], owner: str) -> dict[str, int]:
+    """
+    Send the replies ``owner`` wrote claimed (see queue()), as written: not
+    read back, since only a sender whose claim had run out could have
+    changed them, and the lease is checked here.
+    """
+    now = timezone.now()
+    held = [
+        outbound
+        for outbound in outbounds
+        if outbound.lease_owner == owner
+        and outbound.lease_expires_at is not None
+        and outbound.lease_expires_at > now
+        and outbound.status == OutboundMessage.Status.PENDING
+    ]
+    return _send(iter(held), owner)
 
 
 def _send(outbounds: Iterator[OutboundMessage | None], owner: str) -> dict[str, int]:
