@@ -477,6 +477,12 @@ def imports(pipe: Pipe, chosen: list[Variant]) -> None:
 # -- (c) runmailserver alone -----------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system time of a running process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def part_c(local: Local, messages: int, rounds: int, connections: int, workers: int) -> dict:
     chosen = local.variants
     print(
@@ -512,11 +518,13 @@ def part_c(local: Local, messages: int, rounds: int, connections: int, workers: 
             server_bench.wait_listening(sockets[variant.name], servers[variant.name])
         sequence = 0
 
-        def load(variant: Variant, count: int) -> float:
+        def load(variant: Variant, count: int) -> tuple[float, float]:
+            """Messages per second, and the server's CPU time per message."""
             nonlocal sequence
             raws = [message(f"lmtp-{sequence + i}-{variant.name}") for i in range(count)]
             sequence += count
             before = local.counts(variant)
+            cpu = cpu_seconds(servers[variant.name].pid)
             seconds = asyncio.run(
                 server_bench.load(
                     sockets[variant.name],
@@ -527,21 +535,25 @@ def part_c(local: Local, messages: int, rounds: int, connections: int, workers: 
                     raws=raws,
                 )
             )
+            cpu = cpu_seconds(servers[variant.name].pid) - cpu
             after = local.counts(variant)
             if after != (before[0] + count, before[1] + count):
                 raise BenchError(
                     f"runmailserver ({variant.label}): {count} messages made "
                     f"{after[0] - before[0]} tickets and {after[1] - before[1]} replies"
                 )
-            return count / seconds
+            return count / seconds, cpu / count
 
         for variant in chosen:  # warm up: caches, connections, the threads
             load(variant, min(100, messages))
         rates: dict[str, list[float]] = {v.name: [] for v in chosen}
+        cpus: dict[str, list[float]] = {v.name: [] for v in chosen}
         for round_no in range(rounds):
             shift = round_no % len(chosen)
             for variant in chosen[shift:] + chosen[:shift]:
-                rates[variant.name].append(load(variant, messages))
+                rate, cpu = load(variant, messages)
+                rates[variant.name].append(rate)
+                cpus[variant.name].append(cpu)
         peaks = {name: server_bench.rss_kib(s.pid, "VmHWM") for name, s in servers.items()}
     finally:
         for process in servers.values():
@@ -553,13 +565,15 @@ def part_c(local: Local, messages: int, rounds: int, connections: int, workers: 
                 process.kill()
         for log in logs:
             log.close()
-    print(f"    {'variant':28} {'msg/s':>8}   rounds                 peak RSS")
+    print(f"    {'variant':28} {'msg/s':>8} {'CPU/msg':>8}   rounds                 peak RSS")
     for variant in chosen:
         values = rates[variant.name]
         print(
-            f"    {variant.label:28} {statistics.median(values):8.0f}   "
+            f"    {variant.label:28} {statistics.median(values):8.0f} "
+            f"{statistics.median(cpus[variant.name]) * 1000:6.1f}ms   "
             f"{str([round(r) for r in values]):22} {peaks[variant.name] / 1024:6.1f}MB"
         )
+    print("    (CPU/msg: the server's user + system time per message, from /proc)")
     ratios = {}
     for database in dict.fromkeys(v.database for v in chosen):
         ratio = statistics.median(rates[f"{database}+store"]) / statistics.median(rates[database])
