@@ -452,9 +452,11 @@ def imports(pipe: Pipe, chosen: list[Variant]) -> None:
         for n in range(3):
             log = pipe.local.tmp / f"importtime-{variant.name}-{n}.log"
             env = dict(pipe.local.env, PYTHONPROFILEIMPORTTIME="1")
-            # The pipe points fd 2 at its --log-file before Django is set up.
+            # The pipe points fd 2 at its --log-file before Django is set up:
+            # what it imported before that went to its first stderr.
             pipe.deliver(variant, "--log-file", str(log), env=env)
-            for line in log.read_text().splitlines():
+            text = (pipe.local.tmp / "child.out").read_text() + log.read_text()
+            for line in text.splitlines():
                 fields = line[len("import time:") :].split("|")
                 if not line.startswith("import time:") or len(fields) != 3:
                     continue
@@ -525,16 +527,20 @@ def part_c(local: Local, messages: int, rounds: int, connections: int, workers: 
             sequence += count
             before = local.counts(variant)
             cpu = cpu_seconds(servers[variant.name].pid)
-            seconds = asyncio.run(
-                server_bench.load(
-                    sockets[variant.name],
-                    count,
-                    connections,
-                    sender=SENDER,
-                    recipient=RECIPIENT,
-                    raws=raws,
+            try:
+                seconds = asyncio.run(
+                    server_bench.load(
+                        sockets[variant.name],
+                        count,
+                        connections,
+                        sender=SENDER,
+                        recipient=RECIPIENT,
+                        raws=raws,
+                    )
                 )
-            )
+            except (OSError, RuntimeError) as exc:
+                log = (local.tmp / f"server-{variant.name}.log").read_text(errors="replace")
+                raise BenchError(f"runmailserver ({variant.label}): {exc}\n{log[-3000:]}") from None
             cpu = cpu_seconds(servers[variant.name].pid) - cpu
             after = local.counts(variant)
             if after != (before[0] + count, before[1] + count):
@@ -740,18 +746,20 @@ def part_b(
             print(f"    kept in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
-    print(f"    {'variant':28} {'msg/s':>8} {'lag':>6}   rounds")
+    print(f"    {'variant':28} {'msg/s':>8} {'intake':>8} {'lag':>6}   rounds")
     for variant in chosen:
         rows = results[variant.name]
         rates = [r["rate"] for r in rows]
+        intake = statistics.median(r["count"] / r["injection"] for r in rows)
         lag = statistics.median(r["seconds"] - r["injection"] for r in rows)
         print(
-            f"    {variant.label:28} {statistics.median(rates):8.1f} {lag:5.2f}s   "
+            f"    {variant.label:28} {statistics.median(rates):8.1f} {intake:8.1f} {lag:5.2f}s   "
             f"{[round(r, 1) for r in rates]}"
         )
     print(
-        "    (lag: from the end of injection to the last status=sent; near zero, the way "
-        "kept up\n     with Postfix's own intake over SMTP, which then bounds its figure)"
+        "    (intake: messages per second Postfix took in over SMTP; lag: from the end of "
+        "that\n     to the last status=sent. A lag near zero means the way kept up with "
+        "Postfix's intake,\n     which then bounds its figure.)"
     )
     ratios = {}
     for database in dict.fromkeys(v.database for v in chosen):
