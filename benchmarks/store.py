@@ -442,6 +442,18 @@ def part_a(local: Local, runs: int, warmup: int, importtime: bool) -> dict:
     return ratios
 
 
+SETUP_PROBE = """\
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+os.environ["DJANGO_SETTINGS_MODULE"] = sys.argv[2]
+started = time.perf_counter()
+import django
+django.setup()
+print(round((time.perf_counter() - started) * 1000, 2))
+print(" ".join(sys.modules))
+"""
+
+
 def imports(pipe: Pipe, chosen: list[Variant]) -> None:
     """What the pipe imports with the store that it does not without (min self time of 3)."""
     database = chosen[0].database
@@ -469,11 +481,39 @@ def imports(pipe: Pipe, chosen: list[Variant]) -> None:
     total = sum(found[stored.name].values()), sum(found[plain.name].values())
     print(
         f"    -X importtime ({database}): with the store the pipe imports {len(extra)} modules "
-        f"more, {sum(extra.values()) / 1000:.1f} ms self time (all imports: "
+        f"more (that the import statement loads), {sum(extra.values()) / 1000:.1f} ms "
+        f"self time (all such imports: "
         f"{total[0] / 1000:.1f} ms against {total[1] / 1000:.1f} ms); the largest:"
     )
     for name, us in sorted(extra.items(), key=lambda item: -item[1])[:10]:
         print(f"      {us / 1000:6.2f} ms  {name}")
+    # -X importtime does not see what Django imports with importlib.import_module
+    # (apps, their models): time django.setup() itself.
+    setup = {}
+    for variant in (plain, stored):
+        runs = []
+        for _ in range(5):
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    SETUP_PROBE,
+                    str(pipe.local.tmp),
+                    pipe.local.module[variant.name],
+                ],
+                env=pipe.local.env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split("\n", 1)
+            runs.append((float(done[0]), set(done[1].split())))
+        setup[variant.name] = (min(ms for ms, _ in runs), runs[0][1])
+    more = sorted(setup[stored.name][1] - setup[plain.name][1] - {pipe.local.module[stored.name]})
+    print(
+        f"    django.setup() ({database}, min of 5 processes): {setup[stored.name][0]:.1f} ms with "
+        f"the store, {setup[plain.name][0]:.1f} ms without; {len(more)} modules more: "
+        f"{' '.join(more)}"
+    )
 
 
 # -- (c) runmailserver alone -----------------------------------------------------------
