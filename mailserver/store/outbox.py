@@ -270,7 +270,7 @@ class StoredEmail(EmailMessage):
     def _read_back(self) -> dict:
         parsed = email.message_from_bytes(self._raw, policy=email.policy.default)
         to, cc, reply_to = (_addresses(parsed, name) for name in ("To", "Cc", "Reply-To"))
-        shown = {a.lower() for a in (*to, *cc)}
+        shown = {_address(a).lower() for a in (*to, *cc)}  # To: Ann <ann@...> shows ann@...
         body = parsed.get_body(("plain",))
         read = {
             "subject": str(parsed["Subject"] or ""),
