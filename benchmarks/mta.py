@@ -81,16 +81,22 @@ DESCRIPTIONS = {
 }
 
 
-def messages(count: int, tag: str) -> list[bytes]:
+def messages(count: int, tag: str, recipient: str = RECIPIENT) -> list[bytes]:
     return [
-        make_message(sender=SENDER, to=RECIPIENT, subject=f"bench {tag} {i}").as_bytes(
+        make_message(sender=SENDER, to=recipient, subject=f"bench {tag} {i}").as_bytes(
             policy=email.policy.SMTP
         )
         for i in range(count)
     ]
 
 
-def inject(port: int, batch: list[bytes], queue_ids: list[str], errors: list[str]) -> None:
+def inject(
+    port: int,
+    batch: list[bytes],
+    queue_ids: list[str],
+    errors: list[str],
+    recipient: str = RECIPIENT,
+) -> None:
     """One SMTP connection, one transaction per message, as fast as Postfix answers."""
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=120) as smtp:
@@ -98,7 +104,7 @@ def inject(port: int, batch: list[bytes], queue_ids: list[str], errors: list[str
             for data in batch:
                 code, resp = smtp.mail(SENDER)
                 if code == 250:
-                    code, resp = smtp.rcpt(RECIPIENT)
+                    code, resp = smtp.rcpt(recipient)
                 if code == 250:
                     code, resp = smtp.data(data)
                 m = re.search(rb"queued as ([0-9A-Za-z]+)", resp)
@@ -111,15 +117,22 @@ def inject(port: int, batch: list[bytes], queue_ids: list[str], errors: list[str
         errors.append(f"{type(exc).__name__}: {exc}")
 
 
-def run(postfix: Postfix, count: int, connections: int, tag: str, timeout: float) -> dict:
-    """Inject `count` messages and wait for all of them to be sent."""
-    data = messages(count, tag)
+def run(
+    postfix: Postfix,
+    count: int,
+    connections: int,
+    tag: str,
+    timeout: float,
+    recipient: str = RECIPIENT,
+) -> dict:
+    """Inject `count` messages (to `recipient`) and wait for all of them to be sent."""
+    data = messages(count, tag, recipient)
     tail = MaillogTail(postfix.maillog)
     queue_ids: list[str] = []
     errors: list[str] = []
     batches = [data[i::connections] for i in range(connections)]
     threads = [
-        threading.Thread(target=inject, args=(postfix.port, b, queue_ids, errors))
+        threading.Thread(target=inject, args=(postfix.port, b, queue_ids, errors, recipient))
         for b in batches
         if b
     ]

@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,13 +104,30 @@ async def _reply(reader: asyncio.StreamReader) -> bytes:
             return line
 
 
-async def load(path: str, messages: int, connections: int) -> float:
-    """Send ``messages`` over ``connections`` sessions; the seconds it took."""
+async def load(
+    path: str,
+    messages: int,
+    connections: int,
+    *,
+    sender: str = SENDER,
+    recipient: str = RECIPIENT,
+    raws: Sequence[bytes] | None = None,
+) -> float:
+    """
+    Send ``messages`` over ``connections`` sessions; the seconds it took.
+    Each is MESSAGE, or with ``raws`` the next of those (benchmarks/store.py
+    needs distinct messages: the store answers a repeated one from its
+    record), made ready for DATA before the clock starts.
+    """
     from mailserver.wire import dot_stuff
 
-    data = dot_stuff(MESSAGE) + b".\r\n"
-    mail = f"MAIL FROM:<{SENDER}>\r\n".encode()
-    rcpt = f"RCPT TO:<{RECIPIENT}>\r\n".encode()
+    fixed = dot_stuff(MESSAGE) + b".\r\n"
+    payloads = None if raws is None else [dot_stuff(raw) + b".\r\n" for raw in raws]
+    if payloads is not None and len(payloads) < messages:
+        raise ValueError(f"{messages} messages to send, {len(payloads)} given")
+    numbers = iter(range(messages))
+    mail = f"MAIL FROM:<{sender}>\r\n".encode()
+    rcpt = f"RCPT TO:<{recipient}>\r\n".encode()
 
     async def session(count: int) -> None:
         reader, writer = await asyncio.open_unix_connection(path)
@@ -122,7 +140,7 @@ async def load(path: str, messages: int, connections: int) -> float:
                 reply = await _reply(reader)
                 if not reply.startswith(code):
                     raise RuntimeError(f"{command!r}: {reply!r}")
-            writer.write(data)
+            writer.write(fixed if payloads is None else payloads[next(numbers)])
             reply = await _reply(reader)
             if not reply.startswith(b"250"):
                 raise RuntimeError(f"after DATA: {reply!r}")

@@ -228,10 +228,9 @@ def process(
                 # Written, not sent yet: true again once they are.
                 promised = (result.reply_sent, result.notice_sent)
                 result.reply_sent = result.notice_sent = False
-                ids = [q.pk for q in queued]
                 transaction.on_commit(
                     lambda: _send_after_commit(
-                        lambda: outbox.send_held(ids, owner, using=using), result, promised
+                        lambda: outbox.send_held(queued, owner), result, promised
                     ),
                     using=using,
                 )

@@ -139,15 +139,22 @@ def resend(ids: Iterable[int], *, using: str | None = None) -> dict[str, int]:
     return send_due(ids, using=using, flush=True)
 
 
-def send_held(ids: Iterable[int], owner: str, *, using: str) -> dict[str, int]:
-    """Send the replies in ``ids`` that ``owner`` holds (it wrote them claimed: see queue())."""
-    held = OutboundMessage.objects.using(using).filter(
-        pk__in=list(ids),
-        lease_owner=owner,
-        lease_expires_at__gt=timezone.now(),
-        status=OutboundMessage.Status.PENDING,
-    )
-    return _send(iter(held.order_by("pk")), owner)
+def send_held(outbounds: Iterable[OutboundMessage], owner: str) -> dict[str, int]:
+    """
+    Send the replies ``owner`` wrote claimed (see queue()), as written: not
+    read back, since only a sender whose claim had run out could have
+    changed them, and the lease is checked here.
+    """
+    now = timezone.now()
+    held = [
+        outbound
+        for outbound in outbounds
+        if outbound.lease_owner == owner
+        and outbound.lease_expires_at is not None
+        and outbound.lease_expires_at > now
+        and outbound.status == OutboundMessage.Status.PENDING
+    ]
+    return _send(iter(held), owner)
 
 
 def _send(outbounds: Iterator[OutboundMessage | None], owner: str) -> dict[str, int]:
@@ -253,30 +260,49 @@ class StoredEmail(EmailMessage):
     ``message()`` (SMTP, console, file, locmem) send the stored bytes as
     they are; the attributes (subject, body, to, ...) are read back from
     them for backends and tests that look at those instead.
+
+    They are read back when one is first asked for, not before: parsing
+    every header with the email package's modern policy costs more than
+    the rest of a reply's way out (about 15 ms), and the backends that send
+    ``message()`` never ask.
     """
 
+    _READ_BACK = ("subject", "body", "to", "cc", "bcc", "reply_to", "extra_headers")
+
     def __init__(self, outbound: OutboundMessage):
-        raw = bytes(outbound.raw)
-        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        super().__init__(from_email=outbound.sender)
+        for name in self._READ_BACK:
+            del self.__dict__[name]  # found by __getattr__, from the bytes
+        self.outbound = outbound
+        self._raw = bytes(outbound.raw)
+
+    def __getattr__(self, name):
+        # Called only for what the instance lacks: the attributes not yet read back.
+        if name not in StoredEmail._READ_BACK or "_raw" not in self.__dict__:
+            raise AttributeError(name)
+        self.__dict__.update(self._read_back())
+        return self.__dict__[name]
+
+    def _read_back(self) -> dict:
+        parsed = email.message_from_bytes(self._raw, policy=email.policy.default)
         to, cc, reply_to = (_addresses(parsed, name) for name in ("To", "Cc", "Reply-To"))
-        shown = {a.lower() for a in (*to, *cc)}
+        shown = {_address(a).lower() for a in (*to, *cc)}  # To: Ann <ann@...> shows ann@...
         body = parsed.get_body(("plain",))
-        super().__init__(
-            subject=str(parsed["Subject"] or ""),
-            body=body.get_content() if body is not None else "",
-            from_email=outbound.sender,
-            to=to,
-            cc=cc,
-            bcc=[r for r in outbound.recipients if _address(r).lower() not in shown],
-            reply_to=reply_to,
-            headers={
+        read = {
+            "subject": str(parsed["Subject"] or ""),
+            "body": body.get_content() if body is not None else "",
+            "to": to,
+            "cc": cc,
+            "bcc": [r for r in self.outbound.recipients if _address(r).lower() not in shown],
+            "reply_to": reply_to,
+            "extra_headers": {
                 name: str(value)
                 for name, value in parsed.items()
                 if name.lower() not in _STRUCTURAL
             },
-        )
-        self.outbound = outbound
-        self._raw = raw
+        }
+        # What was set since (a backend may change an attribute) stays.
+        return {name: value for name, value in read.items() if name not in self.__dict__}
 
     def recipients(self):
         return list(self.outbound.recipients)

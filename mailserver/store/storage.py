@@ -12,6 +12,13 @@ file would survive a power cut.
 Files are named by the SHA-256 of their bytes: the recipients of one
 message, and its redeliveries, share one file, and saving a name that
 exists only touches it (see retention: a young file is never swept).
+
+They are spread over 256 directories by the digest's first two hex digits,
+all made at once the first time one is missing: a directory made for a
+message would cost that message one more fsync (of its parent), and a
+deeper spread (65,536 directories) would cost one to most messages for as
+long as the store is young. At 30 days' retention a directory holds about
+a 256th of a month's mail, which file systems index well.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ PREFIX = "inbound"
 
 def raw_name(digest: str) -> str:
     """The stored name of a message whose bytes hash to ``digest``."""
-    return f"{PREFIX}/{digest[:2]}/{digest[2:4]}/{digest}.eml"
+    return f"{PREFIX}/{digest[:2]}/{digest}.eml"
 
 
 def get_storage():
@@ -115,19 +122,35 @@ class MessageStorage(FileSystemStorage):
         return name
 
     def _make_directories(self, directory: str) -> None:
-        """Create what is missing, each new entry made durable in its parent."""
+        """
+        Create what is missing, the new entries made durable in their
+        parents; a missing spread directory comes with its 255 siblings
+        (see the module's docstring).
+        """
         missing = []
         while not os.path.isdir(directory):
             missing.append(directory)
             directory = os.path.dirname(directory)
+        prefix = self.path(PREFIX)
         for path in reversed(missing):
-            try:
-                os.mkdir(path)
-            except FileExistsError:
-                continue
-            if self.directory_permissions_mode is not None:
-                os.chmod(path, self.directory_permissions_mode)
-            _fsync_directory(os.path.dirname(path))
+            parent = os.path.dirname(path)
+            if parent == prefix:
+                paths = [os.path.join(prefix, f"{n:02x}") for n in range(256)]
+            else:
+                paths = [path]
+            for each in paths:
+                self._make_directory(each)
+            # Even when another process made it first: its entry must be
+            # durable before a file in it is said to be.
+            _fsync_directory(parent)
+
+    def _make_directory(self, path: str) -> None:
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            return
+        if self.directory_permissions_mode is not None:
+            os.chmod(path, self.directory_permissions_mode)
 
 
 def _fsync_directory(path: str) -> None:

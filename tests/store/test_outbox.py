@@ -176,3 +176,43 @@ def test_sendreplies_flush_sends_what_waits_for_its_retry_time(settings, capsys)
     call_command("sendreplies", "--flush")
     assert capsys.readouterr().out == "Sent 1, to retry 0, given up 0.\n"
     assert len(mail.outbox) == 1
+
+
+def test_a_run_sends_only_the_replies_it_still_holds():
+    """send_held trusts what its run wrote, but not a lease that has run out or another's."""
+    now = timezone.now()
+    owner = outbox.lease_owner()
+
+    def written(**fields):
+        return OutboundMessage.objects.create(
+            raw=b"To: ann@example.org\nSubject: x\nMessage-ID: <h@example.org>\n\nok\n",
+            sender="help@desk.example.com",
+            recipients=["ann@example.org"],
+            **{"lease_owner": owner, "lease_expires_at": now + timedelta(minutes=5), **fields},
+        )
+
+    held = written()
+    expired = written(lease_expires_at=now - timedelta(seconds=1))
+    taken = written(lease_owner="another sender")
+    counts = outbox.send_held([held, expired, taken], owner)
+    assert counts == {"sent": 1, "retry": 0, "failed": 0}
+    assert len(mail.outbox) == 1
+    statuses = dict(OutboundMessage.objects.values_list("pk", "status"))
+    assert statuses == {held.pk: "sent", expired.pk: "pending", taken.pk: "pending"}
+
+
+def test_a_stored_reply_reads_its_attributes_back_only_when_asked():
+    reply = OutboundMessage(
+        raw=b"To: Ann <ann@example.org>\nCc: bob@example.org\nSubject: =?utf-8?q?R=C3=A9?=\n"
+        b"Message-ID: <r@example.org>\n\nBody\n",
+        sender="help@desk.example.com",
+        recipients=["ann@example.org", "bob@example.org", "carol@example.org"],
+    )
+    stored = outbox.StoredEmail(reply)
+    assert "subject" not in vars(stored)
+    assert stored.message().as_bytes() == reply.raw  # what the SMTP and file backends send
+    assert "subject" not in vars(stored)
+    stored.to = ["changed@example.org"]  # set before the rest is read: it stays
+    assert (stored.subject, stored.body, stored.cc) == ("Ré", "Body\n", ["bob@example.org"])
+    assert stored.to == ["changed@example.org"] and stored.bcc == ["carol@example.org"]
+    assert stored.extra_headers == {"Message-ID": "<r@example.org>"}

@@ -18,7 +18,7 @@ MESSAGE = b"From: ann@example.org\nSubject: Printer\nMessage-ID: <s1@example.org
 def test_saved_under_the_digest_of_its_bytes(store):
     digest = hashlib.sha256(MESSAGE).hexdigest()
     name = save_raw(MESSAGE, digest)
-    assert name == raw_name(digest) == f"inbound/{digest[:2]}/{digest[2:4]}/{digest}.eml"
+    assert name == raw_name(digest) == f"inbound/{digest[:2]}/{digest}.eml"
     path = store / name
     assert path.read_bytes() == MESSAGE
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
@@ -52,6 +52,26 @@ def test_file_and_new_directories_are_fsynced_before_the_save_returns(store, mon
     [data] = [p for p in synced if os.path.basename(p).startswith(".tmp-")]
     assert synced.index(data) < synced.index(str(path.parent))
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_the_spread_directories_come_at_once_then_a_save_syncs_two_things(store, monkeypatch):
+    save_raw(MESSAGE, hashlib.sha256(MESSAGE).hexdigest())
+    spread = sorted((store / "inbound").iterdir())
+    assert [p.name for p in spread] == [f"{n:02x}" for n in range(256)]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in spread} == {0o750}
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    other = MESSAGE + b"Still burning.\n"
+    path = store / save_raw(other, hashlib.sha256(other).hexdigest())
+    # No directory to make: the file's data, then its directory entry.
+    assert len(synced) == 2 and os.path.basename(synced[0]).startswith(".tmp-")
+    assert synced[1] == str(path.parent)
 
 
 def test_recipients_of_one_message_share_its_file(db, store):
