@@ -67,6 +67,25 @@ def test_entry_module_and_package_stay_light():
     assert proc.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize(
+    "command", [["-m", "mailserver"], [str(ROOT / "bin" / "django-mailpipe")]], ids=["-m", "bin"]
+)
+def test_version_is_the_package_s_and_loads_neither_django_nor_email(command):
+    import mailserver
+
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *command, "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.strip().endswith(f"(django-mailserver) {mailserver.__version__}")
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+    assert "click" in imported  # the list is what it seems
+    assert not imported & {"django", "email", "importlib.metadata"}
+
+
 def test_delivered_prints_nothing_and_exits_0(env):
     proc = pipe(
         env,
