@@ -156,7 +156,7 @@ def full(session: nox.Session) -> None:
     bin/test on the newest pair: ruff, mypy and the whole suite (the MTAs and
     PostgreSQL as bin/test is told: .ci/run tells it to install them).
     """
-    install(session, NEWEST[1], "test", "docs")
+    install(session, NEWEST[1], "test", "docs", "release")
     session.run(
         "bash",
         "bin/test",

@@ -56,7 +56,7 @@ def test_without_the_option_only_the_project_is_installed_and_tested():
     proc, calls = run_bin_test("-x", "-k", "pipe and not slow")
     assert proc.returncode == 0, proc.stderr
     assert calls == [
-        "-m pip install --quiet --disable-pip-version-check -e .[test]",
+        "-m pip install --quiet --disable-pip-version-check -e .[test,docs,release]",
         "-m ruff check .",
         "-m mypy",
         "-m pytest -x -k pipe and not slow",
