@@ -91,6 +91,7 @@ class OutcomeTable(SphinxDirective):
                 if (
                     inspect.isclass(cls)
                     and issubclass(cls, base)
+                    and cls is not base
                     and cls.__module__ == module.__name__
                     and not name.startswith("_")
                     and "outcome" in vars(cls)
@@ -112,26 +113,26 @@ class OutcomeTable(SphinxDirective):
             rows.append(
                 [
                     f"``{outcome.value}``",
-                    outcome.text,
-                    ", ".join(f"``{n}``" for n in returned.get(outcome, [])),
-                    ", ".join(f"``{n}``" for n in raised.get(outcome, [])),
                     str(outcome.smtp_code),
                     outcome.enhanced,
                     str(outcome.exit_code),
                     action,
+                    ", ".join(f"``{n}``" for n in returned.get(outcome, [])),
+                    ", ".join(f"``{n}``" for n in raised.get(outcome, [])),
+                    outcome.text,
                 ]
             )
         header = [
             "outcome",
-            "default text",
-            "returned",
-            "raised",
             "SMTP",
             "enhanced",
             "exit",
             "Postfix / Exim",
+            "returned",
+            "raised",
+            "default text",
         ]
-        return [table(header, rows, widths=[14, 18, 18, 18, 6, 8, 5, 9])]
+        return [table(header, rows, widths=[14, 6, 8, 5, 9, 18, 18, 18])]
 
 
 def settings_groups() -> list[tuple[list[str], str]]:
