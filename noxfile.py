@@ -12,9 +12,10 @@ The test matrix: every Python and Django release django-mailserver supports.
 
 The fast part leaves out what needs a real MTA (tests/mta), the hostile
 corpus (tests/hostile: parsing, which does not depend on Django's version),
-the store's second run on PostgreSQL, and the wheel and the docs, which
-the full session builds: together they are what takes the time, and the
-newest pair runs them. Deprecation warnings from our own code are errors in
+the admin's browser test, the second run of the store's and the admin's
+tests on PostgreSQL, and the wheel and the docs, which the full session
+builds: together they are what takes the time, and the newest pair runs
+them. Deprecation warnings from our own code are errors in
 every cell (pyproject.toml's filterwarnings).
 
 The interpreters are found on the PATH as ``python3.X``, or else where pyenv
@@ -147,7 +148,13 @@ def install(session: nox.Session, django: str, *extras: str) -> None:
 def tests(session: nox.Session, django: str) -> None:
     """The fast part of the suite on one cell (extra arguments go to pytest)."""
     install(session, django, "test")
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *FAST, *session.posargs)
+    pytest = ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    session.run(*pytest, *FAST, *session.posargs)
+    # The store's admin, with its settings, as bin/test runs it; its browser
+    # test (Chromium) runs on the newest pair only.
+    session.run(
+        *pytest, "--ds=tests.admin_settings", "tests/admin", "--ignore=tests/admin/test_browser.py"
+    )
 
 
 @nox.session(python=NEWEST[0])

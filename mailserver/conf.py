@@ -96,8 +96,9 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_SERVER_WORKERS": 8,
     # Sessions open at once; more get 421 4.3.2 and are retried by the MTA.
     "MAIL_SERVER_MAX_SESSIONS": 100,
-    # Seconds a client may stay silent before the session is closed (RFC 5321's
-    # server timeout is 5 minutes). A running view is never cut short by it.
+    # Seconds a client may stay silent before the session is closed with 421
+    # 4.4.2 (RFC 5321's server timeout is 5 minutes; Postfix's smtpd_timeout is
+    # 300 s). A running view is never cut short by it.
     "MAIL_SERVER_TIMEOUT": 300,
     # The store (mailserver.store, when installed). Durations are seconds or a
     # datetime.timedelta. Directory of the raw
@@ -119,6 +120,30 @@ DEFAULTS: dict[str, Any] = {
         "X-Envelope-To", "X-Envelope-From", "Received-SPF", "Authentication-Results",
         "ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results", "X-Spam-*",
     ],
+    # How a stored message reaches its view. "inline": while the MTA waits,
+    # and the view's outcome is the MTA's answer. "queued": the MTA gets 250
+    # once the message is stored and the checks that need no view have passed
+    # (envelope syntax, size and structure limits, a route for the
+    # recipient); the view runs later as a task of Django's Tasks framework
+    # (django.tasks, or the django-tasks backport before Django 6), run by
+    # the backend's workers. See the README's "Queued processing".
+    "MAIL_STORE_PROCESSING": "inline",
+    # Queued mode: the TASKS alias and the queue the messages' tasks go to.
+    "MAIL_STORE_TASK_BACKEND": "default",
+    "MAIL_STORE_TASK_QUEUE": "default",
+    # Queued mode: how long a worker holds a message it claimed before
+    # another may take it over (the first is presumed dead): longer than any
+    # view takes. It is also how long a message may wait unclaimed in the
+    # task queue before retrymail hands it to the workers again.
+    "MAIL_STORE_LEASE": 10 * 60,
+    # Queued mode: a temporary failure is retried after MAIL_STORE_RETRY_DELAY,
+    # the delay doubled after each failure up to the maximum (Postfix's
+    # minimal_backoff_time and maximal_backoff_time)...
+    "MAIL_STORE_RETRY_DELAY": 300,
+    "MAIL_STORE_MAX_RETRY_DELAY": 4000,
+    # ...until the message is this old; then it is marked failed and ADMINS
+    # are told (Postfix's maximal_queue_lifetime).
+    "MAIL_STORE_MAX_AGE": 5 * DAY,
     # The MAILERS alias (Django 6.1+) that replies and failure notices go
     # through, from the outbox or at once; before 6.1 they go through
     # EMAIL_BACKEND and this is ignored. Word to ADMINS takes Django's
@@ -135,6 +160,33 @@ DEFAULTS: dict[str, Any] = {
     # failure up to the maximum.
     "MAIL_OUTBOX_RETRY_DELAY": 60,
     "MAIL_OUTBOX_MAX_RETRY_DELAY": 60 * 60,
+    # DATA: the client has MAIL_SERVER_TIMEOUT to send the message and earns
+    # one more second per this many bytes it sends, never more than the
+    # timeout at once, so that trickling a line now and then does not keep
+    # a session: Postfix's smtpd_min_data_rate (500). 0 turns it off.
+    "MAIL_SERVER_MIN_DATA_RATE": 500,
+    # Seconds a whole session may last, counted from the connection; then it
+    # is closed with 421 4.4.2 (never while a view runs: its replies come
+    # first). Postfix's LMTP client reuses a connection for at most 300 s
+    # (lmtp_connection_reuse_time_limit), so an hour cuts only abuse.
+    "MAIL_SERVER_SESSION_LIMIT": 3600,
+    # NOOP, RSET and VRFY a session may send before each counts as an error,
+    # and errors (unknown commands, bad syntax, commands out of sequence)
+    # before the session is closed with 421 4.7.0: Postfix's
+    # smtpd_junk_command_limit (100) and smtpd_hard_error_limit (20). Both
+    # counts start again after each message. None lifts a limit.
+    "MAIL_SERVER_JUNK_COMMAND_LIMIT": 100,
+    "MAIL_SERVER_HARD_ERROR_LIMIT": 20,
+    # Seconds the views of one message may take in runmailserver. Past it each
+    # recipient not yet answered gets 451 4.3.0 (the MTA retries), the stuck
+    # thread is logged with its stack and replaced. Below Postfix's
+    # lmtp_data_done_timeout (600 s), after which it gives up waiting for the
+    # replies and retries anyway; the same as MAIL_PIPE_DEADLINE.
+    "MAIL_SERVER_DEADLINE": 300,
+    # Seconds runmailserver drains after SIGTERM before it tells the sessions
+    # left 421 and exits: under systemd's default stop timeout (90 s), after
+    # which it would be killed without a word to its clients.
+    "MAIL_SERVER_DRAIN_TIMEOUT": 60,
 }
 
 

@@ -211,7 +211,13 @@ class MailHandler:
         assert self._middleware_chain is not None, "load_middleware() first"
         return self._middleware_chain(request)
 
-    def _get_response(self, request: EmailRequest) -> EmailResponse:
+    def resolve(self, request: EmailRequest):
+        """
+        The route of the request's recipient, set as ``request.resolver_match``;
+        RecipientNotFound without one, BadAddressSignature for a signed route
+        whose signature does not hold. Also what the store's queued mode asks
+        before it takes a message whose view runs later.
+        """
         try:
             match = get_resolver(self.mailconf).resolve(str(request.address))
         except RecipientNotFound as exc:
@@ -226,6 +232,10 @@ class MailHandler:
             from .signing import verify
 
             request.signature = match.signature = verify(match, request.address, request)
+        return match
+
+    def _get_response(self, request: EmailRequest) -> EmailResponse:
+        match = self.resolve(request)
         callback, args, kwargs = match.func, match.args, match.kwargs
         response = None
         for process_view in self._view_middleware:

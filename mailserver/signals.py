@@ -28,9 +28,20 @@ message_started = Signal()
 message_finished = Signal()
 
 
-def _connect_database_housekeeping():
-    from django.db import close_old_connections
+def close_old_connections(**kwargs):
+    """
+    Django's close_old_connections, except for a connection inside a
+    transaction: that transaction is the caller's (a test's, the admin's
+    dry run), and closing the connection would end it under the caller.
+    """
+    from django.db import connections
 
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+
+
+def _connect_database_housekeeping():
     message_started.connect(close_old_connections)
     message_finished.connect(close_old_connections)
 

@@ -53,6 +53,8 @@ class Outcome(enum.Enum):
     DELIVERED = ("delivered", 250, "2.0.0", EX_OK, "delivered")
     IGNORED = ("ignored", 250, "2.0.0", EX_OK, "accepted, no reply")
     DISCARDED = ("discarded", 250, "2.0.0", EX_OK, "accepted and discarded")
+    # mailserver.store's queued processing: stored; its view runs later.
+    QUEUED = ("queued", 250, "2.0.0", EX_OK, "queued for processing")
     UNKNOWN_RECIPIENT = ("unknown_recipient", 550, "5.1.1", EX_NOUSER, "no such mailbox")
     BAD_RECIPIENT = ("bad_recipient", 553, "5.1.3", EX_DATAERR, "bad recipient address syntax")
     BAD_SENDER = ("bad_sender", 553, "5.1.7", EX_DATAERR, "bad sender address syntax")

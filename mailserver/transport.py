@@ -31,8 +31,12 @@ if TYPE_CHECKING:  # pragma: no cover
 LOGGER = "mailserver.delivery"
 
 CHUNK = 1 << 16
-# Messages larger than this are spooled to a temporary file.
-SPOOL_MEMORY = 1 << 20
+# Messages larger than this are spooled to a temporary file. Parsing holds
+# about three times a message's size at its peak (its lines, then the
+# payload they are joined into); a spool in memory would add a fourth, so
+# anything that large goes to disk, where reading it back costs far less
+# than parsing it.
+SPOOL_MEMORY = 1 << 18
 
 
 # Reading ----------------------------------------------------------------------
@@ -80,16 +84,24 @@ def spool_message(stream: IO[bytes], limit: int | None, spool: IO[bytes]) -> int
     return size
 
 
-def receive(stream: IO[bytes], limit: int | None) -> tuple[IO[bytes], int]:
+def new_spool() -> IO[bytes]:
     """
-    Spool the message: in memory while small, on disk past SPOOL_MEMORY, so
-    that a large message is not held in memory while it is parsed. Returns
-    the spool, rewound, and the size; a size over ``limit`` means the spool
-    holds nothing worth dispatching (see :func:`check_size`).
+    Where a message is kept while it is handled: in memory while small, in a
+    temporary file past SPOOL_MEMORY, so that a large message is not held in
+    memory while it is parsed. Every transport spools into one of these.
     """
     import tempfile
 
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+
+
+def receive(stream: IO[bytes], limit: int | None) -> tuple[IO[bytes], int]:
+    """
+    Spool the message (see :func:`new_spool`). Returns the spool, rewound,
+    and the size; a size over ``limit`` means the spool holds nothing worth
+    dispatching (see :func:`check_size`).
+    """
+    spool = new_spool()
     size = spool_message(stream, limit, spool)
     spool.seek(0)
     return spool, size
@@ -169,21 +181,59 @@ def refuse(envelope: Envelope, recipients: Sequence[str], exc: MailException) ->
 def log_delivery(
     envelope: Envelope, outcome: Outcome, route: str, seconds: float, *, recipient: str = ""
 ) -> None:
-    """The one log line per recipient, whichever way the message came in."""
+    """
+    The one log line per recipient, whichever way the message came in. Every
+    field the peer chose is passed through :func:`printable`: a line break
+    in an address or a queue id would otherwise write a line of its own
+    choosing, and a lone surrogate would make the handler drop the line.
+    """
     import logging
 
     logging.getLogger(LOGGER).info(
         "transport=%s queue_id=%s sender=<%s> recipient=<%s> route=%s outcome=%s status=%s "
         "time=%.3fs",
-        envelope.transport or "-",
-        envelope.queue_id or "-",
-        envelope.sender or "",
-        recipient or envelope.recipient,
-        route or "-",
+        printable(envelope.transport or "-"),
+        printable(envelope.queue_id or "-"),
+        printable(envelope.sender or ""),
+        printable(recipient or envelope.recipient),
+        printable(route or "-"),
         outcome.name.lower(),
         outcome.enhanced,
         seconds,
     )
+
+
+def printable(text: str) -> str:
+    """
+    ``text`` as it may go into a log line or a reply: what a reader would not
+    see, or would take for the end of the line (C0 and C1 controls, DEL,
+    format characters such as bidi overrides, line and paragraph
+    separators), is written as a Python escape, and so is a lone surrogate:
+    a byte that was not UTF-8, kept by ``surrogateescape``, shows as the
+    byte it was (``\\xff``). Everything else, UTF-8 addresses included, is
+    kept, so the common case costs one check.
+    """
+    if text.isprintable() or _only_spaces_hidden(text):
+        return text
+    return "".join(_escape(ch) if _hidden(ch) else ch for ch in text)
+
+
+def _only_spaces_hidden(text: str) -> bool:
+    # isprintable() is False for any space but " "; only the hidden ones matter.
+    return not any(_hidden(ch) for ch in text if not ch.isprintable())
+
+
+def _hidden(ch: str) -> bool:
+    import unicodedata
+
+    return unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape's stand-in for one byte
+        return f"\\x{code - 0xDC00:02x}"
+    return ch.encode("unicode_escape").decode("ascii")
 
 
 # Answering --------------------------------------------------------------------

@@ -148,6 +148,48 @@ def dot_unstuff(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n")
 
 
+class Unstuffer:
+    """
+    :func:`dot_unstuff` a piece at a time, for data read as it arrives and
+    written straight to a spool: ``feed()`` each piece as read (the
+    terminating dot line left out), then ``close()``. The pieces joined are
+    ``dot_unstuff()`` of the data joined, wherever the data was cut: a piece
+    that ends in what may be the start of ``CR LF . .`` keeps that tail
+    until the next piece says what it is.
+    """
+
+    def __init__(self) -> None:
+        # As dot_unstuff does: the data starts as if after a line break.
+        self._held = b"\r\n"
+        self._first = True
+
+    def feed(self, piece: bytes) -> bytes:
+        data = self._held + piece
+        keep = _partial_tail(data)
+        self._held = data[len(data) - keep :] if keep else b""
+        return self._convert(data[: len(data) - keep] if keep else data)
+
+    def close(self) -> bytes:
+        data, self._held = self._held, b""
+        return self._convert(data)
+
+    def _convert(self, data: bytes) -> bytes:
+        out = data.replace(b"\r\n..", b"\r\n.").replace(b"\r\n", b"\n")
+        if self._first and out:
+            # The line break put in front above, now one LF.
+            self._first = False
+            out = out[1:]
+        return out
+
+
+def _partial_tail(data: bytes) -> int:
+    """How many bytes at the end of ``data`` may begin ``CR LF . .``."""
+    for tail in (b"\r\n.", b"\r\n", b"\r"):
+        if data.endswith(tail):
+            return len(tail)
+    return 0
+
+
 def xtext(value: str) -> str:
     """RFC 3461 xtext, as XFORWARD values are written."""
     return "".join(

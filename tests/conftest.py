@@ -27,6 +27,34 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped, which CI forbids: {reason}"
 
 
+ADMIN_SETTINGS = "tests.admin_settings"
+
+
+def pytest_ignore_collect(collection_path, config):
+    """
+    tests/admin runs with settings of its own (the admin installed, a test
+    database in a file), as ``pytest --ds=tests.admin_settings tests/admin``;
+    bin/test runs it so. Under any other settings it is left out, and the
+    summary says so.
+    """
+    admin = ROOT / "tests" / "admin"
+    if collection_path != admin or os.environ.get("DJANGO_SETTINGS_MODULE") == ADMIN_SETTINGS:
+        return None
+    here = config.invocation_params.dir
+    asked = [Path(here, arg.split("::")[0]).resolve() for arg in config.args]
+    if any(path == admin or path in admin.parents for path in asked):
+        config._mailserver_admin_left_out = True
+    return True
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if getattr(config, "_mailserver_admin_left_out", False):
+        terminalreporter.write_line(
+            f"tests/admin left out: it runs as `pytest --ds={ADMIN_SETTINGS} tests/admin` "
+            "(bin/test runs it)"
+        )
+
+
 @pytest.fixture(scope="session")
 def process_env(tmp_path_factory):
     """

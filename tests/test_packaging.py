@@ -152,9 +152,11 @@ def test_the_wheel_holds_the_package_and_its_data_and_nothing_of_the_tests(dist)
         "mailserver/store/migrations/0001_initial.py",
     ]:
         assert name in names
-    # Every migration of the checkout is in it.
-    for migration in (ROOT / "mailserver" / "store" / "migrations").glob("0*.py"):
-        assert f"mailserver/store/migrations/{migration.name}" in names
+    # Every file of the package in the checkout is in it: modules,
+    # migrations, templates, static files.
+    for path in (ROOT / "mailserver").rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            assert path.relative_to(ROOT).as_posix() in names, path
     tops = {name.split("/")[0] for name in names}
     assert tops == {"mailserver", f"django_mailserver-{mailserver.__version__}.dist-info"}
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]

@@ -40,7 +40,10 @@ def run_bin_test(*args, env=None, user=None):
         environ = {
             k: v
             for k, v in os.environ.items()
-            if k not in ("CI", "PYTHON") and not k.startswith("MAILSERVER_INSTALL_")
+            # What the run around it set for itself (CI's install switches,
+            # its ban on skips) is not this bin/test's to see.
+            if k not in ("CI", "PYTHON", "MAILSERVER_FORBID_SKIPS")
+            and not k.startswith("MAILSERVER_INSTALL_")
         }
         proc = subprocess.run(
             [str(script), *args],
@@ -61,14 +64,20 @@ def test_without_the_option_only_the_project_is_installed_and_tested():
         "-m ruff check .",
         "-m mypy",
         "-m pytest -x -k pipe and not slow",
+        "-m pytest --ds=tests.admin_settings tests/admin",
     ]
     assert "install-mtas" not in proc.stdout
 
 
-def test_installing_the_mtas_needs_root():
+def test_installing_the_mtas_or_the_browser_needs_root():
     # As root, ask as someone else: the point is not to install anything here.
     user = "nobody" if os.geteuid() == 0 else None
-    for args, env in [(["--install-mtas"], {}), ([], {"MAILSERVER_INSTALL_MTAS": "1"})]:
+    for args, env in [
+        (["--install-mtas"], {}),
+        ([], {"MAILSERVER_INSTALL_MTAS": "1"}),
+        (["--install-browser"], {}),
+        ([], {"MAILSERVER_INSTALL_BROWSER": "1"}),
+    ]:
         proc, calls = run_bin_test(*args, env=env, user=user)
         assert proc.returncode == 1
         assert "must run as root" in proc.stderr

@@ -29,6 +29,7 @@ TABLE = [
     ("delivered", 250, "2.0.0", 0),
     ("ignored", 250, "2.0.0", 0),
     ("discarded", 250, "2.0.0", 0),
+    ("queued", 250, "2.0.0", 0),
     ("unknown_recipient", 550, "5.1.1", 67),
     ("bad_recipient", 553, "5.1.3", 65),
     ("bad_sender", 553, "5.1.7", 65),

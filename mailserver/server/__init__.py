@@ -6,8 +6,11 @@ The protocol is aiosmtpd's (the optional ``server`` extra); the views run
 through the same dispatch core as django-mailpipe's, so a view cannot tell
 the transports apart, except by ``request.envelope.transport``.
 
-* :mod:`.protocol`: the conversation (DATA, XFORWARD, refusals, 421)
-* :mod:`.delivery`: RCPT-time resolution, dispatch in worker threads, the log
+* :mod:`.protocol`: the conversation (DATA, XFORWARD, refusals, 421) and
+  the limits on a session (time, junk commands, errors)
+* :mod:`.delivery`: RCPT-time resolution, dispatch in worker threads, the
+  deadline per message, the log
+* :mod:`.workers`: the worker threads, and replacing one stuck in a view
 * :mod:`.server`: sockets, allowed networks, sessions, signals, draining
 """
 

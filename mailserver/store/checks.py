@@ -37,3 +37,66 @@ def check_store(app_configs, **kwargs):
             )
         )
     return problems
+
+
+@register()
+def check_queued_processing(app_configs, **kwargs):
+    """Queued processing needs the Tasks framework and a backend that runs tasks elsewhere."""
+    from django.apps import apps
+
+    if not apps.is_installed("mailserver.store"):
+        return []
+
+    from ..conf import settings
+
+    mode = settings.MAIL_STORE_PROCESSING
+    if mode not in ("inline", "queued"):
+        return [
+            Error(
+                f"MAIL_STORE_PROCESSING is {mode!r}.",
+                hint='Set it to "inline" or "queued".',
+                id="mailserver_store.E002",
+            )
+        ]
+    if mode != "queued":
+        return []
+    try:
+        from . import tasks
+    except ImportError as exc:
+        return [
+            Error(
+                f"Queued processing needs Django's Tasks framework: {exc}.",
+                hint="Use Django 6.0 or later, or install django-tasks "
+                "(pip install django-mailserver[queue]).",
+                id="mailserver_store.E003",
+            )
+        ]
+    except Exception as exc:
+        return [_no_backend(exc)]
+    try:
+        backend = tasks.configured(tasks.process_message).get_backend()
+    except Exception as exc:
+        return [_no_backend(exc)]
+    name = type(backend).__name__
+    if name in ("ImmediateBackend", "DummyBackend"):
+        runs = "in the transport, while the MTA waits" if name == "ImmediateBackend" else "never"
+        return [
+            Warning(
+                f"The mail store's tasks go to {name}: the views run {runs}.",
+                hint="Set MAIL_STORE_TASK_BACKEND to a TASKS alias whose backend has workers.",
+                id="mailserver_store.W002",
+            )
+        ]
+    return []
+
+
+def _no_backend(exc):
+    from ..conf import settings
+
+    return Error(
+        f"The mail store's tasks cannot go to the TASKS alias "
+        f"{settings.MAIL_STORE_TASK_BACKEND!r}, queue {settings.MAIL_STORE_TASK_QUEUE!r}: {exc}",
+        hint="Set MAIL_STORE_TASK_BACKEND and MAIL_STORE_TASK_QUEUE to a backend and queue "
+        "that TASKS defines.",
+        id="mailserver_store.E004",
+    )

@@ -12,7 +12,8 @@ The store's way through the dispatch core, for every transport.
 
 A temporary outcome rolls the view's work and its replies back; the
 attempt is then recorded in a transaction of its own. A finished message
-is answered from its record, and its view does not run again. Queued
+is answered from its record, and its view does not run again, unless a
+person replays it on purpose (see replay.py). Queued
 processing commits the row first (:func:`accept`) and runs
 :func:`process` later on the saved row.
 
@@ -36,9 +37,11 @@ from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ..conf import settings
 from ..envelope import Envelope
 from ..handlers import Raw, Result, handle_message, response_for_exception
 from ..status import Outcome
+from . import replay
 from .keys import fingerprint
 from .models import InboundAttempt, InboundMessage, OutboundMessage, storable
 from .storage import save_raw
@@ -66,6 +69,11 @@ def handle_stored(raw: Raw, envelope: Envelope, *, mailconf: str | None = None) 
     """Store the message, then handle it once; see the module's docstring."""
     started = timezone.now()
     try:
+        if settings.MAIL_STORE_PROCESSING == "queued":
+            from .queue import queue_message
+
+            inbound = accept(raw, envelope)
+            return queue_message(inbound, raw, envelope, mailconf=mailconf, started=started)
         return process(prepare(raw, envelope), raw, envelope, mailconf=mailconf, started=started)
     except Exception as exc:
         # The store itself failed (storage, database): nothing was recorded
@@ -159,6 +167,8 @@ def process(
     *,
     mailconf: str | None = None,
     started: datetime | None = None,
+    handle: Callable[..., Result] = handle_message,
+    on_defer: Callable[[InboundMessage, Result], None] | None = None,
 ) -> Result:
     """
     Handle a message once: ``inbound`` is its row, saved (queued
@@ -166,6 +176,11 @@ def process(
     then the row is written in the transaction that runs the view, and a
     run cut short before the commit leaves no row, only its raw file for
     purgemail to sweep). See the module's docstring.
+
+    Queued processing passes ``handle``, to record a refusal it found
+    without the view in place of running it, and ``on_defer(inbound,
+    result)``, called before a deferral is saved, to schedule the retry or
+    give the message up.
     """
     from . import outbox
 
@@ -182,7 +197,9 @@ def process(
 
     with transaction.atomic(using=using):
         inbound = take(candidate)
-        if inbound.is_finished:
+        # Finished: answered from the record, unless this is a deliberate
+        # replay of it (see replay.py), which runs the view again.
+        if inbound.is_finished and not replay.requested(inbound):
             _attempt(inbound, started, envelope, replayed=True)
             # The MTA's retry is the outbox's too: a reply left unsent (the
             # sender was down, or the process died sending it) goes now.
@@ -200,7 +217,7 @@ def process(
                     using=using,
                 )
             return recorded
-        result = handle_message(raw, envelope, mailconf=mailconf, atomic=True, send=send)
+        result = handle(raw, envelope, mailconf=mailconf, atomic=True, send=send)
         if result.outcome.is_temporary:
             # The view's work and its replies go; the attempt is recorded below.
             transaction.set_rollback(True, using=using)
@@ -219,7 +236,7 @@ def process(
                     using=using,
                 )
     if result.outcome.is_temporary:
-        _defer(candidate, result, started, envelope)
+        _defer(candidate, result, started, envelope, on_defer)
     return result
 
 
@@ -284,11 +301,18 @@ def _attempt(inbound, started, envelope, *, result=None, replayed=False) -> None
     )
 
 
-def _defer(candidate: InboundMessage, result: Result, started, envelope) -> None:
+def _defer(candidate: InboundMessage, result: Result, started, envelope, on_defer=None) -> None:
     """Record a temporary failure, unless another delivery finished the message meanwhile."""
     with transaction.atomic(using=_database(candidate)):
         inbound = take(candidate)
         if inbound.is_finished:
+            if replay.requested(inbound):
+                # A replay of a finished message failed: the record of the
+                # run that finished it stands; this attempt is added.
+                inbound.attempts += 1
+                inbound.last_error = storable(_error(result))
+                inbound.save(update_fields=["attempts", "last_error", "updated_at"])
+                _attempt(inbound, started, envelope, result=result)
             return
         inbound.status = InboundMessage.Status.DEFERRED
         _record_outcome(inbound, result)
@@ -296,6 +320,8 @@ def _defer(candidate: InboundMessage, result: Result, started, envelope) -> None
         inbound.last_error = storable(_error(result))
         inbound.lease_owner = ""
         inbound.lease_expires_at = None
+        if on_defer is not None:
+            on_defer(inbound, result)
         inbound.save()
         _attempt(inbound, started, envelope, result=result)
 

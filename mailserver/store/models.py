@@ -97,6 +97,14 @@ class InboundMessage(models.Model):
         app_label = "mailserver_store"
         verbose_name = "inbound message"
         ordering = ["-received_at"]
+        # What the admin lets a person do besides looking (see admin/): each
+        # its own permission, as each does something else to real mail.
+        permissions = [
+            ("replay_inboundmessage", "Can replay an inbound message (its view runs again)"),
+            ("reroute_inboundmessage", "Can dispatch an inbound message to another address"),
+            ("incinerate_inboundmessage", "Can incinerate an inbound message and its raw file"),
+            ("use_conductor", "Can send messages through the conductor"),
+        ]
         indexes = [
             # The admin's list: newest first, filtered by status, outcome, route.
             models.Index(fields=["-received_at"], name="mailstore_in_received"),
@@ -219,6 +227,7 @@ class OutboundMessage(models.Model):
         app_label = "mailserver_store"
         verbose_name = "outbound message"
         ordering = ["-created_at"]
+        permissions = [("resend_outboundmessage", "Can resend a reply that was not sent")]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="mailstore_out_due"),
             models.Index(fields=["-created_at"], name="mailstore_out_created"),

@@ -108,6 +108,22 @@ def send_due(
     return _send((_claim(pk, owner, using) for pk in pks), owner)
 
 
+def resend(ids: Iterable[int], *, using: str | None = None) -> dict[str, int]:
+    """
+    Send the replies in ``ids`` now, whatever their retry time (the admin's
+    Resend): a failed one is made pending again first. Each gets one
+    attempt, claimed as any send is (one another sender holds is left to
+    it); one that fails again is rescheduled, or failed again when older
+    than MAIL_OUTBOX_MAX_AGE, as any failed send.
+    """
+    using = using or router.db_for_write(OutboundMessage)
+    ids = list(ids)
+    OutboundMessage.objects.using(using).filter(
+        pk__in=ids, status=OutboundMessage.Status.FAILED
+    ).update(status=OutboundMessage.Status.PENDING, next_attempt_at=timezone.now())
+    return send_due(ids, using=using, flush=True)
+
+
 def send_held(ids: Iterable[int], owner: str, *, using: str) -> dict[str, int]:
     """Send the replies in ``ids`` that ``owner`` holds (it wrote them claimed: see queue())."""
     held = OutboundMessage.objects.using(using).filter(

@@ -14,14 +14,16 @@ it and not yet committed the row that points to it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from django.db import router
-from django.db.models import Exists, OuterRef
+from django.db import router, transaction
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from ..conf import duration
-from .models import InboundMessage, OutboundMessage
+from .models import InboundAttempt, InboundMessage, OutboundMessage
 from .storage import PREFIX, get_storage
 
 logger = logging.getLogger("mailserver.store")
@@ -96,3 +98,65 @@ def _stored_names(storage, directory: str = PREFIX):
         yield f"{directory}/{name}"
     for sub in directories:
         yield from _stored_names(storage, f"{directory}/{sub}")
+
+
+def incinerate(messages: Iterable[InboundMessage]) -> Purged:
+    """
+    Delete ``messages`` now, with their attempts and replies (pending ones
+    too: a person chose to), then each raw file no message points to any
+    more. A file is kept when a delivery has touched it since the last time
+    one of these messages was seen (received, or answered from its record):
+    the same bytes are arriving again, and that delivery's row, not yet
+    committed, will point to the file. Such a file, if nothing comes to
+    point to it after all, is purgemail's once MAIL_STORE_ORPHAN_GRACE has
+    passed.
+    """
+    purged = Purged()
+    by_database: dict[str, list[int]] = {}
+    for inbound in messages:
+        using = inbound._state.db or router.db_for_write(InboundMessage)
+        by_database.setdefault(using, []).append(inbound.pk)
+    storage = get_storage()
+    for using, pks in by_database.items():
+        with transaction.atomic(using=using):
+            last_seen = _last_seen(pks, using)
+            _, deleted = InboundMessage.objects.using(using).filter(pk__in=pks).delete()
+            purged.messages += deleted.get(InboundMessage._meta.label, 0)
+        referenced = set(
+            InboundMessage.objects.using(using)
+            .filter(raw_name__in=list(last_seen))
+            .values_list("raw_name", flat=True)
+        )
+        for name, seen in last_seen.items():
+            if name in referenced:
+                continue
+            try:
+                if storage.get_modified_time(name) > seen:
+                    logger.info("Kept %s: a delivery of the same bytes has touched it", name)
+                    continue
+                storage.delete(name)
+            except FileNotFoundError:
+                continue
+            purged.files.append(name)
+    return purged
+
+
+def _last_seen(pks: list[int], using: str) -> dict[str, datetime]:
+    """For each raw file of these messages, when one of them was last received or answered."""
+    seen: dict[str, datetime] = dict(
+        InboundMessage.objects.using(using)
+        .filter(pk__in=pks)
+        .values("raw_name")
+        .annotate(last=Max("received_at"))
+        .values_list("raw_name", "last")
+    )
+    answered = (
+        InboundAttempt.objects.using(using)
+        .filter(message__in=pks)
+        .values("message__raw_name")
+        .annotate(last=Max("finished_at"))
+        .values_list("message__raw_name", "last")
+    )
+    for name, last in answered:
+        seen[name] = max(seen[name], last)
+    return seen

@@ -13,6 +13,7 @@ traceback behind an outcome. ``RequestFactory`` builds the
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import Message
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,24 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ENVELOPE_FIELDS = frozenset(field.name for field in dataclasses.fields(Envelope))
 
+
+
+@contextmanager
+def keep_connections() -> Iterator[None]:
+    """
+    As Django's test client does: the database connections belong to the
+    test, which may hold them in a transaction, so the signals a message
+    starts and ends with do not close them meanwhile.
+    """
+    from ..signals import close_old_connections, message_finished, message_started
+
+    message_started.disconnect(close_old_connections)
+    message_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        message_started.connect(close_old_connections)
+        message_finished.connect(close_old_connections)
 
 class RequestFactory:
     """
@@ -153,25 +172,17 @@ class Client(RequestFactory):
         are envelope values; those not given come from the Client's own
         keyword arguments, then defaults: the sender is ``sender@example.com``.
         """
-        from django.db import close_old_connections
-
         from ..handlers import dispatch
-        from ..signals import got_message_exception, message_finished, message_started
+        from ..signals import got_message_exception
 
         raw, envelope = self._prepare(message, recipient, sender, fields)
         self.exception = None
         uid = f"mail-client-exception-{id(self)}"
         got_message_exception.connect(self.store_exception, dispatch_uid=uid)
-        # As Django's test client does: connections belong to the test, which
-        # may hold them in a transaction, so they are not closed per message.
-        message_started.disconnect(close_old_connections)
-        message_finished.disconnect(close_old_connections)
         try:
-            with _commit_hooks_of_a_test():
+            with keep_connections(), _commit_hooks_of_a_test():
                 result = dispatch(raw, envelope, mailconf=self.mailconf)
         finally:
-            message_started.connect(close_old_connections)
-            message_finished.connect(close_old_connections)
             got_message_exception.disconnect(dispatch_uid=uid)
         exception, self.exception = self.exception, None
         if exception is not None:

@@ -959,6 +959,24 @@ class Postfix(_MTA):
         return [json.loads(line) for line in result.stdout.splitlines() if line]
 
     def queued(self, sub: Submission) -> bool:
+        """
+        Whether the message is still in the queue. One whose recipients all
+        reached a final state leaves it a moment after that is logged (the
+        queue manager logs "removed" when the file is gone): wait for that
+        rather than race it.
+        """
+        results = self.results(sub)
+        if set(sub.recipients) <= set(results) and all(
+            d.state != "deferred" for d in results.values()
+        ):
+            try:
+                wait_for(
+                    lambda: f" {sub.queue_id}: removed" in self.log(),
+                    30,
+                    f"postfix to remove {sub.queue_id}",
+                )
+            except HarnessError:
+                pass  # then the queue below says what is left
         return any(entry["queue_id"] == sub.queue_id for entry in self.queue())
 
 

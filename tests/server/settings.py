@@ -33,3 +33,35 @@ globals().update(mail_settings("django.core.mail.backends.locmem.EmailBackend"))
 ROOT_MAILCONF = "tests.server.mailconf"
 MAIL_MIDDLEWARE = ["mailserver.middleware.CommonMiddleware"]
 MAIL_MAX_MESSAGE_SIZE = int(os.environ.get("MAILSERVER_TEST_MAX_SIZE", 1024 * 1024))
+
+# Tests and benchmarks that run the server as a process set its limits
+# through the environment, under the settings' own names.
+for _name in (
+    "MAIL_SERVER_TIMEOUT",
+    "MAIL_SERVER_MIN_DATA_RATE",
+    "MAIL_SERVER_SESSION_LIMIT",
+    "MAIL_SERVER_JUNK_COMMAND_LIMIT",
+    "MAIL_SERVER_HARD_ERROR_LIMIT",
+    "MAIL_SERVER_DEADLINE",
+    "MAIL_SERVER_DRAIN_TIMEOUT",
+    "MAIL_SERVER_WORKERS",
+):
+    if _name in os.environ:
+        _value = os.environ[_name]
+        globals()[_name] = float(_value) if "." in _value else int(_value)
+
+# The line per recipient, to a file, when a test asks for it (the pipe logs
+# through LOGGING; runmailserver without LOGGING logs to standard error).
+if os.environ.get("MAILSERVER_TEST_LOG"):
+    LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {
+            "file": {
+                "class": "logging.FileHandler",
+                "filename": os.environ["MAILSERVER_TEST_LOG"],
+                "encoding": "utf-8",
+            },
+        },
+        "loggers": {"mailserver": {"handlers": ["file"], "level": "INFO"}},
+    }

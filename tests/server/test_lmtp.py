@@ -1,6 +1,7 @@
 """The LMTP conversation, over a real unix socket to a real server."""
 
 import asyncio
+import io
 import logging
 
 import pytest
@@ -131,18 +132,34 @@ def test_size_is_refused_at_mail_and_enforced_during_data(lmtp):
     assert lmtp.deliver(["record@example.com"])[-1].startswith("250 2.0.0")
 
 
-def test_only_crlf_dot_crlf_ends_the_data(lmtp):
+@pytest.mark.parametrize(
+    "smuggled",
+    [b"first\n.\nMAIL FROM:<evil@example.org>\r\n", b"first\n.\r\nMAIL FROM:<evil@example.org>\r\n",
+     b"first\r\n.\nMAIL FROM:<evil@example.org>\r\n"],
+    ids=["lf-dot-lf", "lf-dot-crlf", "crlf-dot-lf"],
+)
+def test_a_dot_line_with_a_bare_lf_is_refused_at_once(lmtp, smuggled):
+    # Only CR LF . CR LF ends the data. A dot line next to a bare LF is how
+    # "SMTP smuggling" hides a second message in the first: it is answered
+    # as soon as it is seen (the client does not wait for a timeout), and
+    # nothing reaches a view.
     lmtp.command("MAIL FROM:<ann@example.org>")
     lmtp.command("RCPT TO:<record@example.com>")
     assert lmtp.command("DATA").startswith("354")
-    lmtp.send(
-        b"Subject: smuggle\r\n\r\nfirst\n.\nMAIL FROM:<evil@example.org>\r\n"
-        b"second\n.\r\nRCPT TO:<evil@example.org>\r\n.\r\n"
-    )
+    lmtp.send(b"Subject: smuggle\r\n\r\n" + smuggled)
+    assert lmtp.reply().startswith("521 5.5.2 ")
+    assert lmtp.reply() == "<closed>"
+    assert views.seen == []
+
+
+def test_bare_lf_elsewhere_is_data(lmtp):
+    lmtp.command("MAIL FROM:<ann@example.org>")
+    lmtp.command("RCPT TO:<record@example.com>")
+    assert lmtp.command("DATA").startswith("354")
+    lmtp.send(b"Subject: lf\r\n\r\nfirst\nsecond\n.not alone\r\n..\r\n.\r\n")
     assert lmtp.reply() == "250 2.0.0 accepted, no reply"
     ((_, request),) = views.seen
-    assert b"MAIL FROM:<evil@example.org>" in request.raw
-    assert b"RCPT TO:<evil@example.org>" in request.raw
+    assert request.raw == b"Subject: lf\n\nfirst\nsecond\n.not alone\n.\n"
 
 
 @pytest.mark.parametrize(
@@ -227,9 +244,12 @@ def test_read_data_returns_what_the_relay_sent(lines, limit):
         reader = asyncio.StreamReader(limit=limit)
         reader.feed_data(dot_stuff(message) + b".\r\n" + after)
         reader.feed_eof()
-        session = LMTPSession(object(), server=None, hostname="test")
+        session = LMTPSession(object(), server=_Limits(), hostname="test")
         session._reader = reader
-        data, _ = await session.read_data(None)
+        spool = io.BytesIO()
+        size = await session.read_data(None, spool)
+        data = spool.getvalue()
+        assert size == len(data) + data.count(b"\n")
         return data, await reader.read()
 
     data, rest = asyncio.run(read())
@@ -238,3 +258,9 @@ def test_read_data_returns_what_the_relay_sent(lines, limit):
         expected += b"\n"
     assert data == expected
     assert rest == after  # not a byte past the end of the data
+
+
+class _Limits:
+    """What read_data asks of the server."""
+
+    min_data_rate = 500

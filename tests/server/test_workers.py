@@ -71,4 +71,5 @@ def test_the_idle_timeout_closes_silent_clients_but_never_cuts_a_view(start_serv
     time.sleep(1.2)  # the view runs for longer than the timeout
     views.release.set()
     assert slow.reply().startswith("250 2.0.0")
+    assert silent.reply().startswith("421 4.4.2 ")  # Postfix's words: timeout exceeded
     assert silent.reply() == "<closed>"

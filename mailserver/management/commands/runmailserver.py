@@ -27,7 +27,8 @@ class Command(BaseCommand):
     help = (
         "Serve the mail views over LMTP (or SMTP with --smtp) on a unix socket or a "
         "loopback address. SIGTERM drains (messages in flight finish, new sessions get "
-        "421) and stops; SIGHUP reloads nothing and is only logged."
+        "421) and stops, at the latest after MAIL_SERVER_DRAIN_TIMEOUT; SIGHUP reloads "
+        "nothing and is only logged."
     )
 
     def add_arguments(self, parser):
@@ -83,13 +84,15 @@ class Command(BaseCommand):
             os._exit(1)
 
     async def _serve(self, server):
-        await server.start()
+        # The handlers go in first: a supervisor that sends SIGTERM (or a
+        # terminal that sends SIGHUP) as soon as it reads the line below must
+        # find them there.
+        await server.start(handle_signals=True)
         self.stdout.write(
             f"Serving {server.protocol_name} on {server.address} "
             f"({server.workers} workers). SIGTERM to stop."
         )
         self.stdout.flush()
-        server.install_signal_handlers()
         await server.wait_stopped()
 
     def _configure_logging(self, verbosity: int) -> None:
