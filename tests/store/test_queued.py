@@ -492,6 +492,9 @@ def test_system_checks(tasks, settings, overrides, ids):
 def test_a_backend_with_workers_passes_the_checks(tasks, settings):
     from django.core.checks import run_checks
 
+    # Its app installed, as its documentation says: django-tasks-db 0.12
+    # (the last for Django 4.2) loads its models with the backend.
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "django_tasks_db"]
     settings.TASKS = {
         "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["mail"]},
     }
