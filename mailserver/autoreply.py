@@ -164,8 +164,12 @@ def send_failure_notice(request: EmailRequest, result, send=None) -> bool:
     mark_automatic(notice)
     if request.message_id:
         notice.extra_headers["In-Reply-To"] = request.message_id
+    if send is None:
+        from .mailers import send as send_now
+
+        send = send_now
     try:
-        (send or EmailMessage.send)(notice)
+        send(notice)
     except Exception:
         logger.exception("Could not send the failure notice to %s", request.sender)
         return False

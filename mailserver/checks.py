@@ -103,3 +103,41 @@ def check_one_pattern_list(module: ModuleType) -> list[checks.CheckMessage]:
             id="mailserver.W002",
         )
     ]
+
+
+@checks.register("mailserver")
+def check_reply_mailer(app_configs=None, **kwargs):
+    """
+    MAIL_REPLY_MAILER names a mailer that exists (Django 6.1+), or is left
+    alone (before 6.1, where it would be ignored): either mistake would
+    otherwise show only when the first reply cannot be sent.
+    """
+    from django.conf import settings as django_settings
+
+    from .mailers import HAS_MAILERS
+
+    alias = settings.MAIL_REPLY_MAILER
+    if not HAS_MAILERS:
+        if alias == "default":
+            return []
+        return [
+            checks.Warning(
+                f"MAIL_REPLY_MAILER is {alias!r}, but this Django has no MAILERS: replies go "
+                "through EMAIL_BACKEND.",
+                hint="Remove the setting, or upgrade to Django 6.1 or later.",
+                id="mailserver.W003",
+            )
+        ]
+    from django.core.mail import mailers
+
+    # Without MAILERS, Django 6.1 builds "default" from EMAIL_BACKEND.
+    if alias in mailers or (alias == "default" and not hasattr(django_settings, "MAILERS")):
+        return []
+    return [
+        checks.Error(
+            f"MAIL_REPLY_MAILER is {alias!r}, which MAILERS does not define: no reply "
+            "could be sent.",
+            hint=f"Add {alias!r} to MAILERS, or set MAIL_REPLY_MAILER to one of its aliases.",
+            id="mailserver.E005",
+        )
+    ]

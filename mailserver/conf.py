@@ -144,9 +144,12 @@ DEFAULTS: dict[str, Any] = {
     # ...until the message is this old; then it is marked failed and ADMINS
     # are told (Postfix's maximal_queue_lifetime).
     "MAIL_STORE_MAX_AGE": 5 * DAY,
-    # The reply outbox. On Django 6.1+, the MAILERS alias replies are sent
-    # through; before 6.1, EMAIL_BACKEND is used and this is ignored.
-    "MAIL_OUTBOX_MAILER": "default",
+    # The MAILERS alias (Django 6.1+) that replies and failure notices go
+    # through, from the outbox or at once; before 6.1 they go through
+    # EMAIL_BACKEND and this is ignored. Word to ADMINS takes Django's
+    # default mailer, as Django's own error mail does.
+    "MAIL_REPLY_MAILER": "default",
+    # The reply outbox.
     # A reply that still cannot be sent this long after it was written is
     # marked failed and ADMINS are told (Postfix's maximal_queue_lifetime).
     "MAIL_OUTBOX_MAX_AGE": 5 * DAY,

@@ -145,13 +145,12 @@ def handle_uncaught_exception(request: EmailRequest | None, exc: BaseException) 
     from django.conf import settings as django_settings
 
     if not django_settings.DEBUG and django_settings.ADMINS:
-        from django.core.mail import mail_admins
+        from .mailers import mail_admins
 
         try:
             mail_admins(
                 f"Mail to {getattr(request, 'recipient', '?')} deferred: {type(exc).__name__}",
                 "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-                fail_silently=True,
             )
         except Exception:
             logger.exception("Could not mail the error to ADMINS")
@@ -309,8 +308,10 @@ setting_changed.connect(reset_handler, dispatch_uid="mailserver.handlers.reset_h
 
 
 def send_message(message) -> None:
-    """How mail leaves without the store: through the message's own connection."""
-    message.send()
+    """How mail leaves without the store: at once, through the reply mailer."""
+    from .mailers import send
+
+    send(message)
 
 
 def send_reply(response: EmailResponse, request: EmailRequest, send=send_message) -> str | None:

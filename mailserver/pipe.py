@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import click
 
+from . import __version__
 from .status import EX_TEMPFAIL, Outcome
 
 
@@ -177,6 +178,13 @@ def _exit_codes_help() -> str:
     metavar="ADDRESS",
     help="Hand the message over LMTP to a running runmailserver (unix:/path or "
     "host:port) instead of dispatching it here; Django is not loaded.",
+)
+@click.version_option(
+    __version__,
+    "--version",
+    # Given, not looked up: click would import importlib.metadata to find it.
+    package_name="django-mailserver",
+    message="%(prog)s (django-mailserver) %(version)s",
 )
 @click.argument("more_recipients", nargs=-1, metavar="[RECIPIENT]...")
 def command(**options) -> tuple[Outcome, str]:
@@ -410,7 +418,7 @@ def _redirect_output(log_file: str | None) -> int:
 _gc_paused = False
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None, prog_name: str = "django-mailpipe") -> None:
     """The console script: parse, run, exit with the table's status."""
     # One short-lived process per message: the cyclic garbage collector
     # would only walk the objects of the imports over and over (about 10 ms
@@ -425,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     real_stdout = report = error = None
     started = False
     try:
-        options = parse_args(sys.argv[1:] if argv is None else argv)
+        options = parse_args(sys.argv[1:] if argv is None else argv, prog_name)
         if options.pop("check"):
             sys.exit(check(options))
         started = True
@@ -460,10 +468,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(outcome.exit_code)
 
 
-def parse_args(args: Sequence[str]) -> dict:
+def parse_args(args: Sequence[str], prog_name: str = "django-mailpipe") -> dict:
     try:
-        ctx = command.make_context("django-mailpipe", list(args))
-    except click.exceptions.Exit as exc:  # --help was printed
+        ctx = command.make_context(prog_name, list(args))
+    except click.exceptions.Exit as exc:  # --help or --version was printed
         raise SystemExit(exc.exit_code) from None
     except click.ClickException as exc:
         # A usage error is in the MTA's configuration, not in the sender's

@@ -2,24 +2,29 @@
 
 from django.dispatch import Signal
 
-# A message was parsed and is about to go through the middleware; args: request.
+#: A message was parsed and is about to go through the middleware.
+#: Arguments: ``request``.
 message_received = Signal()
-# A message is done with; args: request (None if it could not be parsed), result.
+#: A message is done with. Arguments: ``request`` (None if it could not be
+#: parsed), ``result`` (the :class:`~mailserver.handlers.Result`).
 message_handled = Signal()
-# An exception that names no outcome escaped; the message is deferred.
-# Args: request, exception.
+#: An exception that names no outcome escaped; the message is deferred.
+#: Arguments: ``request``, ``exception``.
 got_message_exception = Signal()
 
-# A delivery to a VERP bounce address (mailserver.bounces) failed or is late.
-# Args: request, recipient (the address our message went to), permanent (bool:
-# stop mailing it), status (the report's RecipientStatus), report (DeliveryReport).
+#: A delivery to a VERP bounce address (:mod:`mailserver.bounces`) failed or
+#: is late. Arguments: ``request``, ``recipient`` (the address our message
+#: went to), ``permanent`` (bool: stop mailing it), ``status`` (the report's
+#: ``RecipientStatus``), ``report`` (the ``DeliveryReport``).
 bounce_received = Signal()
 
-# Sent when a transport starts and finishes handling one message for one
-# recipient, like request_started and request_finished. Database
-# connections past their CONN_MAX_AGE or broken are closed on both, as
-# Django does around each HTTP request.
+#: Sent when a transport starts handling one message for one recipient, like
+#: ``request_started``. Arguments: ``envelope``. Database connections past
+#: their ``CONN_MAX_AGE`` or broken are closed, as Django does around each
+#: HTTP request.
 message_started = Signal()
+#: Sent when a transport has finished with one message for one recipient,
+#: like ``request_finished``; database connections are cleaned again.
 message_finished = Signal()
 
 

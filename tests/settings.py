@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+from tests.mail import admins, mail_settings
+
 BASE_DIR = Path(__file__).resolve().parent
 
 SECRET_KEY = "tests-only"
@@ -39,8 +41,9 @@ else:
     }
 AUTHENTICATION_BACKENDS = ["mailserver.auth.EmailBackend"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-ADMINS = [("Admin", "admin@example.com")]
+# MAILERS on Django 6.1+, EMAIL_BACKEND before: neither warns on its Django.
+globals().update(mail_settings("django.core.mail.backends.locmem.EmailBackend"))
+ADMINS = admins("admin@example.com")
 
 ROOT_MAILCONF = "tests.mailapp.mailconf"
 MAILER_DAEMON_ADDRESS = "mailer-daemon@example.com"

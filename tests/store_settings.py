@@ -2,6 +2,7 @@
 
 import os
 
+from tests.mail import mail_settings
 from tests.settings import *  # noqa: F403
 from tests.settings import BASE_DIR, INSTALLED_APPS
 
@@ -10,8 +11,8 @@ ROOT_MAILCONF = "tests.store.mailconf"
 MAIL_STORE_ROOT = os.environ.get("MAIL_STORE_ROOT", str(BASE_DIR / "mailstore"))
 # Replies are written as files, one per message sent; the backend fails or
 # pauses when the test asks it to (see tests/store/backends.py).
-EMAIL_BACKEND = "tests.store.backends.EmailBackend"
-EMAIL_FILE_PATH = os.environ.get("MAILSERVER_TEST_SENT", str(BASE_DIR / "sent"))
+globals().update(mail_settings("tests.store.backends.EmailBackend"))
+STORE_TEST_SENT = os.environ.get("MAILSERVER_TEST_SENT", str(BASE_DIR / "sent"))
 MAIL_OUTBOX_LEASE = float(os.environ.get("MAILSERVER_TEST_LEASE", "600"))
 MAIL_OUTBOX_RETRY_DELAY = float(os.environ.get("MAILSERVER_TEST_RETRY_DELAY", "60"))
 # Fault injection, for real processes: where a view or the backend stops

@@ -7,6 +7,7 @@ from django.db import connection
 from mailserver import EmailDeferResponse, EmailIgnoreResponse, EmailResponse, Outcome, signals
 from mailserver.exceptions import TemporaryFailure
 from mailserver.test import Client
+from tests.mail import use_backend
 from tests.mailapp.models import Comment, Ticket
 
 # The sender authentication middleware looks users up for every message.
@@ -187,7 +188,7 @@ def test_missing_root_mailconf_defers(settings):
 
 
 def test_failure_to_send_the_reply_defers(settings):
-    settings.EMAIL_BACKEND = "tests.test_handlers.BrokenBackend"
+    use_backend(settings, "tests.test_handlers.BrokenBackend")
     result = send_as_the_mta_would("onedest@bugs.example.com")
     assert result.outcome is Outcome.TEMPORARY_FAILURE
     assert not result.reply_sent
@@ -226,7 +227,7 @@ class AtomicBlockRecordingBackend:
 @pytest.mark.django_db(transaction=True)
 def test_atomic_requests_send_the_reply_after_commit(settings):
     settings.MAIL_ATOMIC_REQUESTS = True
-    settings.EMAIL_BACKEND = "tests.test_handlers.AtomicBlockRecordingBackend"
+    use_backend(settings, "tests.test_handlers.AtomicBlockRecordingBackend")
     AtomicBlockRecordingBackend.seen = []
     result = send("new@tickets.example.com")
     assert result.outcome is Outcome.DELIVERED and result.reply_sent

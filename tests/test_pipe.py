@@ -67,6 +67,25 @@ def test_entry_module_and_package_stay_light():
     assert proc.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize(
+    "command", [["-m", "mailserver"], [str(ROOT / "bin" / "django-mailpipe")]], ids=["-m", "bin"]
+)
+def test_version_is_the_package_s_and_loads_neither_django_nor_email(command):
+    import mailserver
+
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *command, "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.strip().endswith(f"(django-mailserver) {mailserver.__version__}")
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+    assert "click" in imported  # the list is what it seems
+    assert not imported & {"django", "email", "importlib.metadata"}
+
+
 def test_delivered_prints_nothing_and_exits_0(env):
     proc = pipe(
         env,
@@ -501,8 +520,8 @@ class FailingMiddleware:
         # A middleware that cannot even be imported.
         "MAIL_MIDDLEWARE = ['tests.no_such_module.Middleware']",
         # The reply cannot be sent: nothing listens on the SMTP port.
-        "EMAIL_BACKEND = 'django.core.mail.backends.smtp.EmailBackend'\n"
-        "EMAIL_HOST = '127.0.0.1'\nEMAIL_PORT = {closed_port}\nEMAIL_TIMEOUT = 5",
+        "globals().update(mail_settings('django.core.mail.backends.smtp.EmailBackend', "
+        "host='127.0.0.1', port={closed_port}, timeout=5))",
     ],
     ids=["middleware-raises", "middleware-import", "reply-fails"],
 )
@@ -513,7 +532,9 @@ def test_more_failures_on_our_side_defer(env, tmp_path, settings_text):
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
     (tmp_path / "failing_settings.py").write_text(
-        "from tests.settings import *\n" + settings_text.format(closed_port=closed_port) + "\n"
+        "from tests.mail import mail_settings\nfrom tests.settings import *\n"
+        + settings_text.format(closed_port=closed_port)
+        + "\n"
     )
     env["PYTHONPATH"] = f"{tmp_path}:{ROOT}"
     proc = pipe(env, "--settings", "failing_settings", "--recipient", "onedest@bugs.example.com")

@@ -16,6 +16,7 @@ from mailserver.exceptions import PermissionDenied, RecipientNotFound, Temporary
 from mailserver.mailbox import mailbox
 from mailserver.request import EmailRequest
 from mailserver.test import Client, RequestFactory, build_message
+from tests.mail import use_backend
 from tests.mailapp import mailers
 from tests.mailapp.models import Ticket
 
@@ -57,7 +58,7 @@ def test_a_bug_in_a_view_is_raised_in_the_test():
 def test_a_bug_after_the_view_is_raised_too(settings):
     # Sending the reply fails: on our side, so a deferral for the MTA, and
     # the test learns why.
-    settings.EMAIL_BACKEND = "tests.test_handlers.BrokenBackend"
+    use_backend(settings, "tests.test_handlers.BrokenBackend")
     with pytest.raises(ConnectionRefusedError, match="smtp down"):
         Client().send(subject="x", text="y", recipient="onedest@bugs.example.com")
 

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = "example-only-not-secret"
@@ -25,8 +27,13 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Replies are printed instead of sent, so the demo shows them.
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# Replies are printed instead of sent, so the demo shows them. Django 6.1
+# configures mail as MAILERS (EMAIL_BACKEND warns there, and goes in 7.0);
+# replies take the "default" mailer unless MAIL_REPLY_MAILER names another.
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 ROOT_MAILCONF = "exampleproject.mailconf"
 MAILER_DAEMON_ADDRESS = "mailer-daemon@example.com"

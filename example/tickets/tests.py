@@ -1,3 +1,4 @@
+import django
 from django.core import mail
 from django.test import TestCase
 
@@ -76,7 +77,11 @@ class RetryTests(TestCase):
 
         from mailserver.store.models import OutboundMessage
 
-        with self.settings(EMAIL_BACKEND="tickets.tests.DownBackend"):
+        if django.VERSION >= (6, 1):
+            down = {"MAILERS": {"default": {"BACKEND": "tickets.tests.DownBackend"}}}
+        else:
+            down = {"EMAIL_BACKEND": "tickets.tests.DownBackend"}
+        with self.settings(**down):
             result = Client().send(
                 recipient="help@bugs.example.com", sender="ann@example.org", **MESSAGE
             )

@@ -35,26 +35,11 @@ from django.db import router
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ..conf import duration, settings
+from ..conf import duration
+from ..mailers import get_mailer, mail_admins
 from .models import InboundMessage, OutboundMessage, storable
 
 logger = logging.getLogger("mailserver.store")
-
-
-def get_mailer():
-    """
-    The mail connection replies are sent through: the one place that knows
-    Django 6.1 replaced EMAIL_BACKEND by MAILERS.
-    """
-    import django
-
-    if django.VERSION >= (6, 1):
-        from django.core.mail import mailers
-
-        return mailers[settings.MAIL_OUTBOX_MAILER]
-    from django.core.mail import get_connection
-
-    return get_connection()
 
 
 def queue(
@@ -240,8 +225,6 @@ def _failed(outbound: OutboundMessage, exc: Exception, owner: str) -> str:
         logger.warning("Could not send reply %s (attempt %d): %s", outbound.pk, attempts, error)
         return "retry"
     logger.error("Gave up sending reply %s after %d attempts: %s", outbound.pk, attempts, error)
-    from django.core.mail import mail_admins
-
     try:
         mail_admins(
             f"Reply not sent: {outbound.subject}"[:200],

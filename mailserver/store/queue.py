@@ -276,7 +276,7 @@ def _enqueue_quietly(inbound: InboundMessage, **kwargs) -> None:
 
 def report_failed(inbound: InboundMessage) -> None:
     """Tell ADMINS that a message was given up, and why."""
-    from django.core.mail import mail_admins
+    from ..mailers import mail_admins
 
     logger.error(
         "Gave up message %s to <%s> after %d attempts: %s",

@@ -21,7 +21,7 @@ MESSAGE = (
 def store(settings, tmp_path):
     """The store's files and the sent replies under the test's own directory."""
     settings.MAIL_STORE_ROOT = str(tmp_path / "store")
-    settings.EMAIL_FILE_PATH = str(tmp_path / "sent")
+    settings.STORE_TEST_SENT = str(tmp_path / "sent")
     settings.ADMIN_TEST_FIXED = False
     return tmp_path / "store"
 

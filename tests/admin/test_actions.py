@@ -11,6 +11,7 @@ from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 
 from mailserver.store.admin import base as admin_base
 from mailserver.store.models import InboundMessage, OutboundMessage
+from tests.mail import use_backend
 from tests.mailapp.models import Ticket
 
 from .conftest import deliver
@@ -203,7 +204,7 @@ def test_a_bulk_action_on_more_rows_than_the_limit_is_refused(
 
 
 def test_resend_sends_a_failed_reply_under_its_own_permission(client, staff, settings):
-    settings.EMAIL_BACKEND = "tests.store.backends.DownBackend"
+    use_backend(settings, "tests.store.backends.DownBackend")
     deliver()
     reply = OutboundMessage.objects.get()
     OutboundMessage.objects.filter(pk=reply.pk).update(status="failed")
@@ -212,7 +213,7 @@ def test_resend_sends_a_failed_reply_under_its_own_permission(client, staff, set
     assert "Resend now" not in page and "] Printer on fire" in page
     assert client.post(f"{REPLIES}/{reply.pk}/resend/").status_code == 403
 
-    settings.EMAIL_BACKEND = "tests.store.backends.EmailBackend"
+    use_backend(settings, "tests.store.backends.EmailBackend")
     client.force_login(staff(*VIEW, "resend_outboundmessage", username="sender"))
     assert "Resend now" in client.get(f"{REPLIES}/{reply.pk}/change/").content.decode()
     response = client.post(f"{REPLIES}/{reply.pk}/resend/", follow=True)

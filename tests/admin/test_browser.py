@@ -60,7 +60,7 @@ def pipe(settings, message: bytes, recipient: str, sender: str = "ann@example.or
         "PYTHONPATH": str(ROOT),
         "MAILSERVER_TEST_DB": str(connection.settings_dict["NAME"]),
         "MAIL_STORE_ROOT": settings.MAIL_STORE_ROOT,
-        "MAILSERVER_TEST_SENT": settings.EMAIL_FILE_PATH,
+        "MAILSERVER_TEST_SENT": settings.STORE_TEST_SENT,
     }
     for name in ("MAILSERVER_TEST_DATABASE", "HOME", "LANG"):
         if name in os.environ:

@@ -38,7 +38,7 @@ def compose(**fields):
 
 
 def sent_files(settings):
-    directory = Path(settings.EMAIL_FILE_PATH)
+    directory = Path(settings.STORE_TEST_SENT)
     return sorted(directory.glob("*.eml")) if directory.exists() else []
 
 

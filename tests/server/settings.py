@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from tests.mail import mail_settings
+
 SECRET_KEY = "tests-only"
 DEBUG = False
 USE_TZ = True
@@ -26,7 +28,7 @@ DATABASES = {
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+globals().update(mail_settings("django.core.mail.backends.locmem.EmailBackend"))
 
 ROOT_MAILCONF = "tests.server.mailconf"
 MAIL_MIDDLEWARE = ["mailserver.middleware.CommonMiddleware"]

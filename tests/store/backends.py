@@ -14,7 +14,7 @@ class EmailBackend(BaseEmailBackend):
         if getattr(settings, "STORE_TEST_MAIL", "") == "fail":
             raise ConnectionRefusedError("the outgoing mail server is down")
         pause("send")
-        directory = Path(settings.EMAIL_FILE_PATH)
+        directory = Path(settings.STORE_TEST_SENT)
         directory.mkdir(parents=True, exist_ok=True)
         for message in messages:
             data = message.message().as_bytes()

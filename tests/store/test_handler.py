@@ -11,6 +11,7 @@ from mailserver import Outcome
 from mailserver.store.handler import RecordedResult
 from mailserver.store.models import InboundAttempt, InboundMessage, OutboundMessage
 from mailserver.test import Client
+from tests.mail import use_backend
 from tests.mailapp.models import Comment, Ticket
 
 pytestmark = pytest.mark.django_db
@@ -162,7 +163,7 @@ def test_the_reply_is_written_to_the_outbox_and_sent_after_the_commit():
 
 
 def test_a_reply_that_cannot_be_sent_never_defers_the_message(settings):
-    settings.EMAIL_BACKEND = "tests.store.backends.DownBackend"
+    use_backend(settings, "tests.store.backends.DownBackend")
     result = send()
     assert result.outcome is Outcome.DELIVERED
     assert not result.reply_sent

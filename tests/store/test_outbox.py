@@ -12,6 +12,7 @@ from mailserver import Outcome
 from mailserver.store import outbox
 from mailserver.store.models import OutboundMessage
 from mailserver.test import Client
+from tests.mail import HAS_MAILERS, LOCMEM, RecordingBackend, use_backend
 
 pytestmark = pytest.mark.django_db
 
@@ -49,16 +50,31 @@ def smtp_server():
         controller.stop()
 
 
+def test_replies_leave_through_the_reply_mailer(settings):
+    """The mailer MAIL_REPLY_MAILER names on Django 6.1+; EMAIL_BACKEND before."""
+    RecordingBackend.sent = []
+    recording = "tests.mail.RecordingBackend"
+    if HAS_MAILERS:
+        settings.MAILERS = {"default": {"BACKEND": LOCMEM}, "replies": {"BACKEND": recording}}
+        settings.MAIL_REPLY_MAILER = "replies"
+    else:
+        use_backend(settings, recording)
+    assert send().outcome is Outcome.DELIVERED
+    [reply] = RecordingBackend.sent
+    assert reply.message().as_bytes() == bytes(OutboundMessage.objects.get(status="sent").raw)
+    assert mail.outbox == []
+
+
 def test_over_smtp_the_stored_bytes_are_sent_and_a_retry_sends_the_same(settings, smtp_server):
     port, received = smtp_server
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 1  # nothing listens there
+    smtp = "django.core.mail.backends.smtp.EmailBackend"
+    use_backend(settings, smtp, host="127.0.0.1", port=1)  # nothing listens there
     settings.MAIL_OUTBOX_RETRY_DELAY = 0
     assert send().outcome is Outcome.DELIVERED
     reply = OutboundMessage.objects.get()
     assert (reply.status, reply.attempts) == ("pending", 1)
     assert "ConnectionRefusedError" in reply.last_error
-    settings.EMAIL_PORT = port
+    use_backend(settings, smtp, host="127.0.0.1", port=port)
     assert outbox.send_due() == {"sent": 1, "retry": 0, "failed": 0}
     [(mail_from, rcpt_tos, content)] = received
     assert (mail_from, rcpt_tos) == ("mailer-daemon@example.com", ["ann@example.org"])
@@ -80,10 +96,10 @@ class RacingBackend(LocmemBackend):
 
 
 def test_a_sender_that_comes_while_another_sends_leaves_the_reply_alone(settings):
-    settings.EMAIL_BACKEND = "tests.store.backends.DownBackend"
+    use_backend(settings, "tests.store.backends.DownBackend")
     settings.MAIL_OUTBOX_RETRY_DELAY = 0
     send()
-    settings.EMAIL_BACKEND = f"{__name__}.RacingBackend"
+    use_backend(settings, f"{__name__}.RacingBackend")
     RacingBackend.seen = []
     assert outbox.send_due()["sent"] == 1
     # The second sender found the reply claimed, due as it was.
@@ -92,7 +108,7 @@ def test_a_sender_that_comes_while_another_sends_leaves_the_reply_alone(settings
 
 
 def test_an_expired_lease_is_taken_over(settings):
-    settings.EMAIL_BACKEND = "tests.store.backends.DownBackend"
+    use_backend(settings, "tests.store.backends.DownBackend")
     settings.MAIL_OUTBOX_RETRY_DELAY = 0
     send()
     reply = OutboundMessage.objects.get()
@@ -100,7 +116,7 @@ def test_an_expired_lease_is_taken_over(settings):
     OutboundMessage.objects.filter(pk=reply.pk).update(
         lease_owner="dead:1:x", lease_expires_at=timezone.now() + timedelta(minutes=5)
     )
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    use_backend(settings, "django.core.mail.backends.locmem.EmailBackend")
     assert outbox.send_due()["sent"] == 0
     OutboundMessage.objects.filter(pk=reply.pk).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
@@ -119,9 +135,9 @@ def test_failed_sends_back_off_exponentially(settings):
 
 
 def test_a_retry_waits_for_its_time(settings):
-    settings.EMAIL_BACKEND = "tests.store.backends.DownBackend"
+    use_backend(settings, "tests.store.backends.DownBackend")
     send()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    use_backend(settings, "django.core.mail.backends.locmem.EmailBackend")
     assert outbox.send_due()["sent"] == 0  # due in a minute
     OutboundMessage.objects.update(next_attempt_at=timezone.now())
     assert outbox.send_due()["sent"] == 1
@@ -138,7 +154,7 @@ class RefusingBackend(LocmemBackend):
 
 
 def test_a_reply_too_old_is_given_up_and_admins_are_told(settings):
-    settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
+    use_backend(settings, f"{__name__}.RefusingBackend")
     settings.MAIL_OUTBOX_RETRY_DELAY = 0
     send(sender="bob@unreachable.example")
     reply = OutboundMessage.objects.get()
@@ -156,10 +172,10 @@ def test_a_reply_too_old_is_given_up_and_admins_are_told(settings):
 
 
 def test_sendreplies_sends_what_is_due(settings, capsys):
-    settings.EMAIL_BACKEND = "tests.store.backends.DownBackend"
+    use_backend(settings, "tests.store.backends.DownBackend")
     settings.MAIL_OUTBOX_RETRY_DELAY = 0
     send()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    use_backend(settings, "django.core.mail.backends.locmem.EmailBackend")
     call_command("sendreplies")
     assert capsys.readouterr().out == "Sent 1, to retry 0, given up 0.\n"
     assert len(mail.outbox) == 1
@@ -168,9 +184,9 @@ def test_sendreplies_sends_what_is_due(settings, capsys):
 
 
 def test_sendreplies_flush_sends_what_waits_for_its_retry_time(settings, capsys):
-    settings.EMAIL_BACKEND = "tests.store.backends.DownBackend"
+    use_backend(settings, "tests.store.backends.DownBackend")
     send()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    use_backend(settings, "django.core.mail.backends.locmem.EmailBackend")
     call_command("sendreplies")
     assert capsys.readouterr().out == "Sent 0, to retry 0, given up 0.\n"
     call_command("sendreplies", "--flush")

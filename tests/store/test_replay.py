@@ -20,6 +20,7 @@ from mailserver.store.models import InboundAttempt, InboundMessage, OutboundMess
 from mailserver.store.replay import replay
 from mailserver.store.retention import incinerate
 from mailserver.test import Client
+from tests.mail import use_backend
 from tests.mailapp.models import Ticket
 
 pytestmark = pytest.mark.django_db
@@ -225,7 +226,7 @@ def test_incinerate_keeps_a_file_a_delivery_has_touched_since(store):
 
 
 def test_resend_sends_a_failed_reply_now(settings):
-    settings.EMAIL_BACKEND = "tests.store.backends.DownBackend"
+    use_backend(settings, "tests.store.backends.DownBackend")
     send()
     reply = OutboundMessage.objects.get()
     OutboundMessage.objects.filter(pk=reply.pk).update(status="failed")
@@ -234,7 +235,7 @@ def test_resend_sends_a_failed_reply_now(settings):
     assert (reply.status, reply.attempts) == ("pending", 2)
     assert "outgoing mail server is down" in reply.last_error
 
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    use_backend(settings, "django.core.mail.backends.locmem.EmailBackend")
     assert outbox.resend([reply.pk]) == {"sent": 1, "retry": 0, "failed": 0}
     reply.refresh_from_db()
     assert reply.status == "sent" and len(mail.outbox) == 1

@@ -11,6 +11,7 @@ from django.utils import timezone
 from mailserver.store.models import InboundMessage, OutboundMessage
 from mailserver.store.retention import purge
 from mailserver.test import Client
+from tests.mail import use_backend
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +58,7 @@ def test_an_unfinished_message_is_never_purged(status):
 
 
 def test_a_message_with_a_reply_still_to_send_is_kept(settings, store):
-    settings.EMAIL_BACKEND = "tests.store.backends.DownBackend"
+    use_backend(settings, "tests.store.backends.DownBackend")
     inbound = deliver(1, recipient="help@desk.example.com")
     assert OutboundMessage.objects.get().status == "pending"
     assert purge().messages == 0

@@ -30,7 +30,7 @@ def cases():
                 yield pytest.param(case, kind, id=f"{case.name}-{kind}", marks=marks)
 
 
-@pytest.mark.parametrize("case, kind", cases())
+@pytest.mark.parametrize("case, kind", list(cases()))
 def test_the_new_text_of_each_reply(case, kind):
     """Through a real message and request: the HTML case is an HTML-only message."""
     parts = {"text": case.text} if kind == "text" else {"html": case.html}

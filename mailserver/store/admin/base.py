@@ -54,8 +54,12 @@ class StoreAdmin(admin.ModelAdmin):
     def allowed(self, request, codename: str) -> bool:
         return request.user.has_perm(f"{self.opts.app_label}.{codename}")
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=None):
+        # Django 6.1 says where the actions are shown (the change list or a
+        # change form) and deprecates an override without the parameter;
+        # before 6.1 there is only the change list, and no parameter.
+        options = {} if action_location is None else {"action_location": action_location}
+        actions = super().get_actions(request, **options)
         actions.pop("delete_selected", None)
         return actions
 
