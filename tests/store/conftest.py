@@ -111,21 +111,22 @@ def _drop_postgres_database(name):
         db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def store_process_env(tmp_path_factory):
-    """Environment for real processes: tests/store_settings.py on a migrated database."""
-    base = tmp_path_factory.mktemp("store-processes")
+def process_env(base, settings_module, prefix, *dirs):
+    """
+    Environment for real processes running ``settings_module`` on a migrated
+    database of their own (PostgreSQL or a SQLite file, as the run's), with
+    the store and the test directories ``dirs`` under ``base``. A generator:
+    the database is dropped when it resumes.
+    """
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.store_settings",
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "PYTHONPATH": str(ROOT),
         "MAIL_STORE_ROOT": str(base / "store"),
-        "MAILSERVER_TEST_SENT": str(base / "sent"),
-        "MAILSERVER_TEST_FLAGS": str(base / "flags"),
-        "MAILSERVER_TEST_MARKER": str(base / "marker"),
+        **{f"MAILSERVER_TEST_{name.upper()}": str(base / name) for name in dirs},
     }
     if POSTGRES:
-        name = f"mailserver_processes_{uuid.uuid4().hex[:12]}"
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
         _create_postgres_database(name)
         env["MAILSERVER_TEST_DB"] = name
     else:
@@ -136,6 +137,19 @@ def store_process_env(tmp_path_factory):
     yield env
     if POSTGRES:
         _drop_postgres_database(env["MAILSERVER_TEST_DB"])
+
+
+@pytest.fixture(scope="session")
+def store_process_env(tmp_path_factory):
+    """Environment for real processes: tests/store_settings.py on a migrated database."""
+    yield from process_env(
+        tmp_path_factory.mktemp("store-processes"),
+        "tests.store_settings",
+        "mailserver_processes",
+        "sent",
+        "flags",
+        "marker",
+    )
 
 
 @pytest.fixture

@@ -8,24 +8,19 @@ that committed) and reply files (one per message the mail backend sent).
 The tests wait for the workers by watching the database, each wait bounded.
 """
 
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from .conftest import (
     POSTGRES,
-    ROOT,
     TABLES,
     ProcessDatabase,
-    _create_postgres_database,
-    _drop_postgres_database,
 )
 
 HELP = "help@desk.example.com"
@@ -47,30 +42,18 @@ def message(n=1, subject="Printer on fire"):
 @pytest.fixture(scope="session")
 def queue_process_env(tmp_path_factory):
     """tests/queue_settings.py on a migrated database of its own, for the session."""
-    base = tmp_path_factory.mktemp("queue-processes")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.queue_settings",
-        "PYTHONPATH": str(ROOT),
-        "MAIL_STORE_ROOT": str(base / "store"),
-        "MAILSERVER_TEST_SENT": str(base / "sent"),
-        "MAILSERVER_TEST_FLAGS": str(base / "flags"),
-        "MAILSERVER_TEST_MARKER": str(base / "marker"),
-        "MAILSERVER_TEST_GATE": str(base / "gate"),
-        "MAILSERVER_TEST_LOGS": str(base / "logs"),
-    }
-    if POSTGRES:
-        name = f"mailserver_queue_{uuid.uuid4().hex[:12]}"
-        _create_postgres_database(name)
-        env["MAILSERVER_TEST_DB"] = name
-    else:
-        env["MAILSERVER_TEST_DB"] = str(base / "mail.sqlite3")
-    subprocess.run(
-        [sys.executable, "-m", "django", "migrate", "--verbosity", "0"], env=env, check=True
+    from .conftest import process_env
+
+    yield from process_env(
+        tmp_path_factory.mktemp("queue-processes"),
+        "tests.queue_settings",
+        "mailserver_queue",
+        "sent",
+        "flags",
+        "marker",
+        "gate",
+        "logs",
     )
-    yield env
-    if POSTGRES:
-        _drop_postgres_database(env["MAILSERVER_TEST_DB"])
 
 
 class Workers:

@@ -1,6 +1,5 @@
 """Queued processing's sweep: from cron every minute, or as a long-running loop."""
 
-import signal
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -8,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mailserver.conf import settings
+from mailserver.store.rounds import run_rounds
 
 DAY = 24 * 60 * 60
 
@@ -35,13 +35,10 @@ class Command(BaseCommand):
             raise CommandError(
                 "MAIL_STORE_PROCESSING is not 'queued': no worker runs the messages' views."
             )
-        stopping = []
-        if loop:
-            # Finish the sweep in hand, then stop.
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: stopping.append(True))
-        purged_at = None
-        while True:
+        purged_at: float | None = None
+
+        def do_round() -> None:
+            nonlocal purged_at
             counts = self.sweep()
             if loop and (purged_at is None or time.monotonic() - purged_at >= DAY):
                 self.enqueue("purge_mail")
@@ -52,13 +49,8 @@ class Command(BaseCommand):
                     "Requeued {requeued}, given up {failed}, reply sending queued "
                     "{replies}.".format(**counts)
                 )
-            if not loop or stopping:
-                return
-            deadline = time.monotonic() + interval
-            while not stopping and time.monotonic() < deadline:
-                time.sleep(min(0.5, interval))
-            if stopping:
-                return
+
+        run_rounds(do_round, loop=loop, interval=interval)
 
     def sweep(self) -> dict[str, int]:
         from mailserver.store.models import OutboundMessage

@@ -1,11 +1,9 @@
 """Send the replies waiting in the outbox: from cron, or as a long-running sender."""
 
-import signal
-import time
-
 from django.core.management.base import BaseCommand
 
 from mailserver.store.outbox import send_due
+from mailserver.store.rounds import run_rounds
 
 
 class Command(BaseCommand):
@@ -35,23 +33,13 @@ class Command(BaseCommand):
     def handle(
         self, *args, loop=False, interval=10.0, limit=None, flush=False, verbosity=1, **options
     ):
-        stopping = []
-        if loop:
-            # Finish the reply in hand, then stop: a kill in mid-send is what
-            # the lease is for, not the normal way out.
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: stopping.append(True))
-        while True:
+        def do_round() -> None:
+            nonlocal flush
             counts = send_due(limit=limit, flush=flush)
             flush = False  # a --loop flushes once, then keeps the schedule
             if verbosity >= 1 and (not loop or any(counts.values())):
                 self.stdout.write(
                     "Sent {sent}, to retry {retry}, given up {failed}.".format(**counts)
                 )
-            if not loop or stopping:
-                return
-            deadline = time.monotonic() + interval
-            while not stopping and time.monotonic() < deadline:
-                time.sleep(min(0.5, interval))
-            if stopping:
-                return
+
+        run_rounds(do_round, loop=loop, interval=interval)
