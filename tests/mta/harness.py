@@ -9,7 +9,9 @@ that lives as long as the Exim instance.
 
 The pipe runs as an unprivileged user who cannot read /root (where a pyenv
 Python and the checkout may live), so :class:`PipeRuntime` builds a virtualenv
-from Debian's /usr/bin/python3 in a world-readable temporary directory and
+from Debian's /usr/bin/python3 (or, for another Python version, the copy
+that .ci/pipe-python.sh makes and MTA_PIPE_PYTHON names: the venv's Python
+is the tests' version) in a world-readable temporary directory and
 copies into it the checkout's ``mailserver`` package, its dependencies (pure
 Python, taken from the interpreter running pytest: no network needed) and the
 test project, then byte-compiles everything because the pipe user cannot
@@ -27,6 +29,7 @@ it with the LMTP configurations of contrib/ (``mode="lmtp"``), or through
 from __future__ import annotations
 
 import email.policy
+import functools
 import grp
 import importlib.metadata
 import json
@@ -102,6 +105,14 @@ def missing_prerequisites(mta: str | None = None) -> str | None:
         return f"pipe user {pipe_user()!r} missing: run .ci/install-mtas.sh"
     if not os.access(_base_python(), os.X_OK):
         return f"{_base_python()} missing: run .ci/install-mtas.sh"
+    if _base_python_version() != "%d.%d" % sys.version_info[:2]:
+        # The pipe's venv gets this interpreter's Django and the rest: it
+        # needs the same Python (Django 6 does not run on Debian 12's 3.11).
+        return (
+            f"{_base_python()} is Python {_base_python_version()}, the tests run on "
+            f"{sys.version_info[0]}.{sys.version_info[1]}: set MTA_PIPE_PYTHON to the path "
+            f"`sh .ci/pipe-python.sh {sys.executable}` prints (bin/test --install-mtas does)"
+        )
     if mta == "postfix" and not os.access(POSTFIX, os.X_OK):
         return "postfix not installed: run .ci/install-mtas.sh"
     if mta == "exim" and not os.access(EXIM, os.X_OK):
@@ -119,7 +130,18 @@ def missing_prerequisites(mta: str | None = None) -> str | None:
 
 
 def _base_python() -> str:
+    """The interpreter the pipe's venv is made from: one the pipe user can run."""
     return os.environ.get("MTA_PIPE_PYTHON", "/usr/bin/python3")
+
+
+@functools.cache
+def _base_python_version() -> str:
+    return subprocess.run(
+        [_base_python(), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def free_port() -> int:
