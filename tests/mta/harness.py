@@ -105,12 +105,13 @@ def missing_prerequisites(mta: str | None = None) -> str | None:
         return f"pipe user {pipe_user()!r} missing: run .ci/install-mtas.sh"
     if not os.access(_base_python(), os.X_OK):
         return f"{_base_python()} missing: run .ci/install-mtas.sh"
-    if _base_python_version() != "%d.%d" % sys.version_info[:2]:
+    running = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if _base_python_version() != running:
         # The pipe's venv gets this interpreter's Django and the rest: it
         # needs the same Python (Django 6 does not run on Debian 12's 3.11).
         return (
             f"{_base_python()} is Python {_base_python_version()}, the tests run on "
-            f"{sys.version_info[0]}.{sys.version_info[1]}: set MTA_PIPE_PYTHON to the path "
+            f"{running}: set MTA_PIPE_PYTHON to the path "
             f"`sh .ci/pipe-python.sh {sys.executable}` prints (bin/test --install-mtas does)"
         )
     if mta == "postfix" and not os.access(POSTFIX, os.X_OK):
