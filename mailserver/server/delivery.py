@@ -49,6 +49,7 @@ from .protocol import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..handlers import Result
     from .protocol import MailEnvelope, MailSession, SessionMixin
     from .server import MailServer
 
@@ -118,7 +119,29 @@ class Transaction:
             # before the next recipient's is built.
             (result,) = deliver(self.spool, self.envelope, [recipient], mailconf=self.mailconf)
             self.replies.append(result.reply())
+            _drop_tracebacks(result)
             del result
+
+
+def _drop_tracebacks(result: Result) -> None:
+    """
+    Drop the tracebacks of the exceptions a result keeps (a view's, on its
+    response), chained ones included, once its reply is known. A traceback
+    holds the frames of the dispatch, and each frame its caller, up to those
+    that held the result and the request: a reference cycle, which only the
+    cyclic collector frees, so that a transaction whose views raise kept
+    every recipient's request. The server needs no traceback after the
+    dispatch: an exception that names no outcome was logged, with its
+    traceback, when it happened.
+    """
+    exceptions = [result.exception, getattr(result.response, "exception", None)]
+    seen: set[int] = set()
+    while exceptions:
+        exc = exceptions.pop()
+        if exc is not None and id(exc) not in seen:
+            seen.add(id(exc))
+            exc.__traceback__ = None
+            exceptions += [exc.__cause__, exc.__context__]
 
 
 class Delivery:

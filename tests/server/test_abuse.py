@@ -93,15 +93,6 @@ def wait_reply(client: Client, seconds: float) -> str | None:
 # 1. Memory: one message at a time, whatever the recipients ------------------------
 
 
-@pytest.mark.xfail(
-    sys.version_info < (3, 11),
-    reason="Python 3.10: each recipient's request stays reachable from reference cycles "
-    "until the cyclic collector runs (the AttributeError of looking up the 'default' "
-    "database connection in the worker thread's local storage, whose traceback holds the "
-    "dispatch's frames); the peak levels off near 9 MiB above idle for this 0.5 MiB "
-    "message instead of about 2",
-    strict=True,
-)
 def test_memory_is_bounded_by_one_message_whatever_the_recipients(serve):
     # Before: every recipient's parsed request was kept to the end of the
     # transaction, and the data held in memory, so the peak grew with
