@@ -130,6 +130,36 @@ class InboundMessage(models.Model):
     def outcome_member(self) -> Outcome | None:
         return Outcome[self.outcome.upper()] if self.outcome else None
 
+    def first_run(self) -> InboundAttempt:
+        """
+        The run that finished the message at its first attempt, as its
+        record tells it (unsaved): the store writes no attempt for a first
+        run that succeeds, whose row says all of it. Started when the
+        message was received; its transport and queue id are the first
+        delivery's, which wrote the row.
+        """
+        return InboundAttempt(
+            message=self,
+            started_at=self.received_at,
+            finished_at=self.finished_at or self.updated_at,
+            transport=self.transport,
+            queue_id=self.queue_id,
+            outcome=self.outcome,
+            enhanced_code=self.enhanced_code,
+            status_text=self.status_text,
+        )
+
+    def attempt_history(self) -> list[InboundAttempt]:
+        """
+        Every attempt, oldest first: the recorded ones, after the first run
+        when it left no attempt of its own (a finished message with no run
+        recorded: see :meth:`first_run`).
+        """
+        attempts = list(self.history.all())
+        if self.is_finished and self.attempts and all(a.replayed for a in attempts):
+            attempts.insert(0, self.first_run())
+        return attempts
+
     def open_raw(self):
         """The raw message, as a binary file from the storage."""
         from .storage import get_storage

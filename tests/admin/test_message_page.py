@@ -72,6 +72,9 @@ def test_the_page_shows_the_envelope_bodies_headers_attachments_attempts_and_rep
         assert name in page
     assert "route <strong" in page and "open-ticket" in page
     assert page.count('id="mailstore-attempts"') == 1
+    # Its one run, told by its row (a first run that succeeds writes no attempt).
+    attempts = page.split('id="mailstore-attempts"')[1].split("</table>")[0]
+    assert attempts.count("<tr") == 1 + 1 and hostile.outcome in attempts
     assert "[#1] Invoice" in page  # the reply the view wrote
 
 

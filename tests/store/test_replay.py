@@ -126,6 +126,14 @@ def test_a_finished_message_runs_its_view_again_only_when_replayed(committed):
     inbound.refresh_from_db()
     assert inbound.attempts == 2
     assert OutboundMessage.objects.filter(inbound=inbound).count() == 2
+    # The first run left no attempt (its row told it): the replay wrote it
+    # from the record before its own run replaced the record.
+    history = list(inbound.history.values_list("transport", "outcome", "replayed"))
+    assert history == [
+        ("test", "delivered", False),
+        ("test", "delivered", True),
+        ("replay", "delivered", False),
+    ]
     # The request ended with the replay: the next delivery is answered from the record.
     send()
     assert Ticket.objects.count() == 2
@@ -140,7 +148,8 @@ def test_a_replay_that_fails_temporarily_leaves_the_record_of_the_finished_run(s
     inbound.refresh_from_db()
     assert (inbound.status, inbound.outcome, inbound.attempts) == ("processed", "delivered", 2)
     assert "a bug in the view" in inbound.last_error
-    last = inbound.history.last()
+    first, last = inbound.history.all()
+    assert (first.transport, first.outcome, first.replayed) == ("test", "delivered", False)
     assert (last.transport, last.outcome) == ("replay", "temporary_failure")
     assert "RuntimeError: a bug in the view" in last.error
     assert Ticket.objects.count() == 1  # the replay's ticket was rolled back
@@ -155,6 +164,10 @@ def test_a_replay_that_ends_in_a_final_outcome_replaces_the_record(settings):
     assert (inbound.status, inbound.outcome, inbound.status_text) == (
         "bounced", "permission_denied", "no longer served",
     )
+    assert [(a.outcome, a.replayed) for a in inbound.attempt_history()] == [
+        ("delivered", False),
+        ("permission_denied", False),
+    ]
 
 
 def test_a_reroute_dispatches_the_stored_message_to_another_address():

@@ -180,7 +180,7 @@ class InboundMessageAdmin(StoreAdmin):
             original=inbound,
             message=message,
             sender=show_sender(inbound.sender),
-            attempts=list(inbound.history.all()),
+            attempts=inbound.attempt_history(),
             replies=list(inbound.replies.defer("raw").order_by("created_at", "pk")),
             siblings=list(siblings),
             can_replay=self.has_replay_permission(request),
