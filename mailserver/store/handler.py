@@ -45,7 +45,7 @@ from ..status import Outcome
 from . import replay
 from .keys import fingerprint
 from .models import InboundAttempt, InboundMessage, OutboundMessage, storable
-from .storage import save_raw
+from .storage import raw_name, save_raw
 
 logger = logging.getLogger("mailserver.store")
 
@@ -87,11 +87,13 @@ def handle_stored(raw: Raw, envelope: Envelope, *, mailconf: str | None = None) 
 
 def prepare(raw: Raw, envelope: Envelope) -> InboundMessage:
     """
-    The message's row, not saved yet, keyed: its raw bytes are durable in
-    storage first (or, stored already by an earlier delivery, touched).
+    The message's row, not saved yet, keyed: its raw bytes in it when the
+    message is small (they are durable when the row is), or else durable
+    in storage first (or, stored already by an earlier delivery, touched).
     """
     recipient = envelope.recipient or _recipient_from_headers(raw, envelope)
     digests = fingerprint(raw)
+    small = _small(raw, digests.size)
     return InboundMessage(
         idempotency_key=digests.key(recipient),
         sender=None if envelope.sender is None else storable(envelope.sender),
@@ -101,8 +103,20 @@ def prepare(raw: Raw, envelope: Envelope) -> InboundMessage:
         client_address=storable(envelope.client_address, 64),
         transport=storable(envelope.transport, 16),
         size=envelope.size if envelope.size is not None else digests.size,
-        raw_name=save_raw(raw, digests.raw),
+        raw_name=raw_name(digests.raw) if small is not None else save_raw(raw, digests.raw),
+        raw=small,
     )
+
+
+def _small(raw: Raw, size: int) -> bytes | None:
+    """The message's bytes if it is to be kept in its row (MAIL_STORE_ROW_LIMIT), else None."""
+    limit = settings.MAIL_STORE_ROW_LIMIT
+    if not limit or size > limit:
+        return None
+    if isinstance(raw, bytes):
+        return raw
+    raw.seek(0)
+    return raw.read()
 
 
 def accept(raw: Raw, envelope: Envelope) -> InboundMessage:

@@ -10,6 +10,8 @@ under a lease and runs the view later, retrying at ``next_attempt_at``).
 
 from __future__ import annotations
 
+import io
+
 from django.db import models
 from django.utils import timezone
 
@@ -63,8 +65,12 @@ class InboundMessage(models.Model):
     transport = models.CharField(max_length=16, blank=True)
     size = models.BigIntegerField(null=True, blank=True)
     # The raw message's name in the "mailserver" storage (content-addressed,
-    # shared by the recipients of one message).
+    # shared by the recipients of one message). A small one (see
+    # MAIL_STORE_ROW_LIMIT) is kept in ``raw`` instead, durable with the
+    # row, and no file has the name; ``raw`` is None otherwise. The name
+    # still says which rows hold the same bytes. See open_raw().
     raw_name = models.CharField(max_length=255)
+    raw = models.BinaryField(null=True, blank=True, editable=False)
 
     # For people: from the headers, once the message has been parsed.
     message_id = models.CharField(max_length=255, blank=True)
@@ -161,7 +167,9 @@ class InboundMessage(models.Model):
         return attempts
 
     def open_raw(self):
-        """The raw message, as a binary file from the storage."""
+        """The raw message, as a binary file: from the row, or from the storage."""
+        if self.raw is not None:
+            return io.BytesIO(bytes(self.raw))
         from .storage import get_storage
 
         return get_storage().open(self.raw_name, "rb")

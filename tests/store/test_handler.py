@@ -109,6 +109,19 @@ def test_a_new_message_writes_its_row_once_and_reads_nothing_back():
     assert first.started_at == inbound.received_at and first.finished_at == inbound.finished_at
 
 
+def test_a_small_message_is_kept_in_its_row_a_larger_one_in_a_file(store, settings):
+    settings.MAIL_STORE_ROW_LIMIT = len(MESSAGE)
+    send()
+    small = InboundMessage.objects.get()
+    assert bytes(small.raw) == MESSAGE and not (store / small.raw_name).exists()
+    settings.MAIL_STORE_ROW_LIMIT = len(MESSAGE) - 1
+    send(recipient="other@desk.example.com")
+    large = InboundMessage.objects.exclude(pk=small.pk).get()
+    assert large.raw is None and (store / large.raw_name).read_bytes() == MESSAGE
+    assert large.raw_name == small.raw_name
+    assert small.open_raw().read() == large.open_raw().read() == MESSAGE
+
+
 def test_an_upstream_resend_with_more_trace_headers_is_the_same_message():
     send()
     resent = (

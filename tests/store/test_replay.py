@@ -195,7 +195,8 @@ def test_a_reroute_to_an_unknown_address_bounces_and_is_recorded():
     assert replayed.inbound.status == "bounced"
 
 
-def test_a_replay_of_a_message_whose_file_is_gone_says_so(store):
+def test_a_replay_of_a_message_whose_file_is_gone_says_so(store, settings):
+    settings.MAIL_STORE_ROW_LIMIT = 0  # to a file, however small
     send()
     inbound = InboundMessage.objects.get()
     os.unlink(store / inbound.raw_name)
@@ -203,7 +204,8 @@ def test_a_replay_of_a_message_whose_file_is_gone_says_so(store):
         replay(inbound)
 
 
-def test_incinerate_deletes_the_message_its_history_replies_and_file(store):
+def test_incinerate_deletes_the_message_its_history_replies_and_file(store, settings):
+    settings.MAIL_STORE_ROW_LIMIT = 0  # to a file, however small
     send()
     inbound = InboundMessage.objects.get()
     path = store / inbound.raw_name
@@ -217,7 +219,8 @@ def test_incinerate_deletes_the_message_its_history_replies_and_file(store):
     )
 
 
-def test_incinerate_keeps_a_file_another_message_shares_until_the_last_goes(store):
+def test_incinerate_keeps_a_file_another_message_shares_until_the_last_goes(store, settings):
+    settings.MAIL_STORE_ROW_LIMIT = 0  # to a file, however small
     send()
     send(recipient="other@example.com")
     first, second = InboundMessage.objects.order_by("pk")
@@ -228,7 +231,8 @@ def test_incinerate_keeps_a_file_another_message_shares_until_the_last_goes(stor
     assert not (store / first.raw_name).exists()
 
 
-def test_incinerate_keeps_a_file_a_delivery_has_touched_since(store):
+def test_incinerate_keeps_a_file_a_delivery_has_touched_since(store, settings):
+    settings.MAIL_STORE_ROW_LIMIT = 0  # to a file, however small
     send()
     inbound = InboundMessage.objects.get()
     path = store / inbound.raw_name
@@ -236,6 +240,21 @@ def test_incinerate_keeps_a_file_a_delivery_has_touched_since(store):
     os.utime(path, (later, later))  # the same bytes arriving again, its row not committed
     assert incinerate([inbound]).files == []
     assert path.exists() and not InboundMessage.objects.exists()
+
+
+def test_a_small_message_is_kept_in_its_row_and_incinerated_with_it(store):
+    send()
+    send(recipient="other@example.com")
+    first, second = InboundMessage.objects.order_by("pk")
+    assert bytes(first.raw) == bytes(second.raw) == MESSAGE
+    assert first.raw_name == second.raw_name  # the same bytes, as a file's name says
+    assert not (store / first.raw_name).exists()
+    assert first.open_raw().read() == MESSAGE
+    # A replay reads it from the row.
+    assert replay(first).reran and Ticket.objects.count() == 3
+    purged = incinerate([first, second])
+    assert (purged.messages, purged.files) == (2, [])
+    assert not InboundMessage.objects.exists()
 
 
 def test_resend_sends_a_failed_reply_now(settings):

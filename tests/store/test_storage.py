@@ -12,6 +12,13 @@ from mailserver.store.models import InboundMessage
 from mailserver.store.storage import MessageStorage, get_storage, raw_name, save_raw
 from mailserver.test import Client
 
+
+@pytest.fixture(autouse=True)
+def files_only(settings):
+    """Every message to a file, however small: files are what these tests are about."""
+    settings.MAIL_STORE_ROW_LIMIT = 0
+
+
 MESSAGE = b"From: ann@example.org\nSubject: Printer\nMessage-ID: <s1@example.org>\n\nFire.\n"
 
 
