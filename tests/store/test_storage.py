@@ -137,6 +137,16 @@ def test_nowhere_to_store_defers_as_misconfigured_and_check_says_so(db, settings
     ]
 
 
+@pytest.mark.parametrize("limit", [-1, "64K", 1.5, True])
+def test_a_row_limit_that_is_no_number_of_bytes_is_an_error(settings, limit):
+    from django.core.checks import run_checks
+
+    settings.MAIL_STORE_ROW_LIMIT = limit
+    assert [e.id for e in run_checks() if e.id.startswith("mailserver_store")] == [
+        "mailserver_store.E005"
+    ]
+
+
 def test_a_store_that_cannot_write_defers_and_runs_no_view(db, settings, tmp_path):
     from tests.mailapp.models import Ticket
 
