@@ -105,6 +105,10 @@ DEFAULTS: dict[str, Any] = {
     # messages when STORAGES has no "mailserver" alias. No default: mail is
     # private, and MEDIA_ROOT is usually served to the world.
     "MAIL_STORE_ROOT": None,
+    # Messages of at most this many bytes are kept in their row rather than
+    # as a file of the storage: committed with the row, they cost no file
+    # writes and fsyncs of their own. 0 keeps every message in the storage.
+    "MAIL_STORE_ROW_LIMIT": 64 * 1024,
     # Finished messages (and their raw files) older than this are deleted by
     # purgemail; unfinished ones and ones with unsent replies never are.
     "MAIL_STORE_RETENTION": 30 * DAY,

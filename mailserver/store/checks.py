@@ -25,6 +25,15 @@ def check_store(app_configs, **kwargs):
                 id="mailserver_store.E001",
             )
         )
+    limit = settings.MAIL_STORE_ROW_LIMIT
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        problems.append(
+            Error(
+                f"MAIL_STORE_ROW_LIMIT is {limit!r}: it must be a number of bytes.",
+                hint="Messages up to this size are kept in their rows; 0 keeps all in files.",
+                id="mailserver_store.E005",
+            )
+        )
     using = router.db_for_write(InboundMessage)
     if using != DEFAULT_DB_ALIAS:
         problems.append(

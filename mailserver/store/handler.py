@@ -32,6 +32,7 @@ import logging
 import traceback
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
 from django.db import connections, router, transaction
 from django.db.models import F
@@ -44,7 +45,7 @@ from ..status import Outcome
 from . import replay
 from .keys import fingerprint
 from .models import InboundAttempt, InboundMessage, OutboundMessage, storable
-from .storage import save_raw
+from .storage import raw_name, save_raw
 
 logger = logging.getLogger("mailserver.store")
 
@@ -86,11 +87,13 @@ def handle_stored(raw: Raw, envelope: Envelope, *, mailconf: str | None = None) 
 
 def prepare(raw: Raw, envelope: Envelope) -> InboundMessage:
     """
-    The message's row, not saved yet, keyed: its raw bytes are durable in
-    storage first (or, stored already by an earlier delivery, touched).
+    The message's row, not saved yet, keyed: its raw bytes in it when the
+    message is small (they are durable when the row is), or else durable
+    in storage first (or, stored already by an earlier delivery, touched).
     """
     recipient = envelope.recipient or _recipient_from_headers(raw, envelope)
     digests = fingerprint(raw)
+    small = _small(raw, digests.size)
     return InboundMessage(
         idempotency_key=digests.key(recipient),
         sender=None if envelope.sender is None else storable(envelope.sender),
@@ -100,8 +103,20 @@ def prepare(raw: Raw, envelope: Envelope) -> InboundMessage:
         client_address=storable(envelope.client_address, 64),
         transport=storable(envelope.transport, 16),
         size=envelope.size if envelope.size is not None else digests.size,
-        raw_name=save_raw(raw, digests.raw),
+        raw_name=raw_name(digests.raw) if small is not None else save_raw(raw, digests.raw),
+        raw=small,
     )
+
+
+def _small(raw: Raw, size: int) -> bytes | None:
+    """The message's bytes if it is to be kept in its row (MAIL_STORE_ROW_LIMIT), else None."""
+    limit = settings.MAIL_STORE_ROW_LIMIT
+    if not limit or size > limit:
+        return None
+    if isinstance(raw, bytes):
+        return raw
+    raw.seek(0)
+    return raw.read()
 
 
 def accept(raw: Raw, envelope: Envelope) -> InboundMessage:
@@ -143,21 +158,60 @@ def take(inbound: InboundMessage) -> InboundMessage:
     and ``SELECT ... FOR UPDATE`` then locks the row; on SQLite, as the
     transaction's first statement, it takes the database's write lock at
     once (Django's BEGIN there is deferred, and a transaction that reads
-    first and writes later fails instead of waiting).
+    first and writes later fails instead of waiting). A row this insert
+    wrote is locked by it already and holds what ``inbound`` holds: it is
+    not read back (see :func:`_insert`).
     """
     using = _database(inbound)
+    features = connections[using].features
     if inbound.pk is None:
-        InboundMessage.objects.using(using).bulk_create([inbound], ignore_conflicts=True)
+        if _insert(inbound, using):
+            return inbound
         rows = InboundMessage.objects.using(using).filter(
             idempotency_key=inbound.idempotency_key
         )
     else:
         rows = InboundMessage.objects.using(using).filter(pk=inbound.pk)
-        if not connections[using].features.has_select_for_update:
+        if not features.has_select_for_update:
             rows.update(updated_at=F("updated_at"))  # SQLite: write first
-    if connections[using].features.has_select_for_update:
+    if features.has_select_for_update:
         rows = rows.select_for_update()
     return rows.get()
+
+
+def _insert(inbound: InboundMessage, using: str) -> bool:
+    """
+    Insert ``inbound`` unless a row has its key; whether it did. One
+    statement where the database can say which (``INSERT ... ON CONFLICT DO
+    NOTHING RETURNING``: PostgreSQL, SQLite 3.35 and later), so that the
+    common case, a message seen for the first time, costs no read.
+    """
+    connection = connections[using]
+    if connection.vendor not in ("postgresql", "sqlite") or not (
+        connection.features.can_return_columns_from_insert
+    ):
+        InboundMessage.objects.using(using).bulk_create([inbound], ignore_conflicts=True)
+        return False  # found by its key, as a conflict is
+    opts = InboundMessage._meta
+    fields = [field for field in opts.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(cast(str, field.column)) for field in fields)
+    sql = (
+        f"INSERT INTO {quote(opts.db_table)} ({columns}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({quote('idempotency_key')}) DO NOTHING "
+        f"RETURNING {quote(cast(str, opts.pk.column))}"
+    )
+    params = [field.get_db_prep_save(field.pre_save(inbound, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    inbound.pk = row[0]
+    inbound._state.adding = False
+    inbound._state.db = using
+    return True
 
 
 def process(
@@ -195,8 +249,11 @@ def process(
     def send(message):
         queued.append(outbox.queue(message, inbound, owner=owner))
 
+    new = candidate.pk is None
     with transaction.atomic(using=using):
         inbound = take(candidate)
+        # This run inserted the row: it is the message's first.
+        first = new and inbound is candidate
         # Finished: answered from the record, unless this is a deliberate
         # replay of it (see replay.py), which runs the view again.
         if inbound.is_finished and not replay.requested(inbound):
@@ -222,8 +279,14 @@ def process(
             # The view's work and its replies go; the attempt is recorded below.
             transaction.set_rollback(True, using=using)
         else:
+            if inbound.is_finished:
+                _record_first_run(inbound)  # a rerun (replay.py) is about to change the record
             _finish(inbound, result)
-            _attempt(inbound, started, envelope, result=result)
+            if not (first and result.outcome.is_success):
+                # A first run that succeeds is recorded by the message's
+                # row alone (see InboundMessage.attempt_history): one
+                # write fewer for nearly every message.
+                _attempt(inbound, started, envelope, result=result)
             if queued:
                 # Written, not sent yet: true again once they are.
                 promised = (result.reply_sent, result.notice_sent)
@@ -235,6 +298,9 @@ def process(
                     using=using,
                 )
     if result.outcome.is_temporary:
+        if first:  # the row it inserted was rolled back with the rest
+            candidate.pk = None
+            candidate._state.adding = True
         _defer(candidate, result, started, envelope, on_defer)
     return result
 
@@ -250,7 +316,24 @@ def _finish(inbound: InboundMessage, result: Result) -> None:
     inbound.finished_at = timezone.now()
     inbound.lease_owner = ""
     inbound.lease_expires_at = None
-    inbound.save()
+    inbound.save(update_fields=_FINISHED_FIELDS)
+
+
+# What _finish changes: the rest of the row is the envelope, written once.
+_FINISHED_FIELDS = [
+    "status",
+    "subject",
+    "message_id",
+    "outcome",
+    "enhanced_code",
+    "status_text",
+    "route",
+    "attempts",
+    "finished_at",
+    "lease_owner",
+    "lease_expires_at",
+    "updated_at",
+]
 
 
 def _record_outcome(inbound: InboundMessage, result: Result) -> None:
@@ -300,6 +383,17 @@ def _attempt(inbound, started, envelope, *, result=None, replayed=False) -> None
     )
 
 
+def _record_first_run(inbound: InboundMessage) -> None:
+    """
+    Before anything but the record itself tells of the message's first run:
+    that run's attempt, written from the record if it left none (a first
+    run that succeeds leaves none; see :func:`process`).
+    """
+    history = InboundAttempt.objects.using(_database(inbound)).filter(message=inbound)
+    if not history.filter(replayed=False).exists():
+        inbound.first_run().save(using=_database(inbound))
+
+
 def _defer(candidate: InboundMessage, result: Result, started, envelope, on_defer=None) -> None:
     """Record a temporary failure, unless another delivery finished the message meanwhile."""
     with transaction.atomic(using=_database(candidate)):
@@ -308,6 +402,7 @@ def _defer(candidate: InboundMessage, result: Result, started, envelope, on_defe
             if replay.requested(inbound):
                 # A replay of a finished message failed: the record of the
                 # run that finished it stands; this attempt is added.
+                _record_first_run(inbound)
                 inbound.attempts += 1
                 inbound.last_error = storable(_error(result))
                 inbound.save(update_fields=["attempts", "last_error", "updated_at"])

@@ -10,6 +10,8 @@ under a lease and runs the view later, retrying at ``next_attempt_at``).
 
 from __future__ import annotations
 
+import io
+
 from django.db import models
 from django.utils import timezone
 
@@ -63,8 +65,12 @@ class InboundMessage(models.Model):
     transport = models.CharField(max_length=16, blank=True)
     size = models.BigIntegerField(null=True, blank=True)
     # The raw message's name in the "mailserver" storage (content-addressed,
-    # shared by the recipients of one message).
+    # shared by the recipients of one message). A small one (see
+    # MAIL_STORE_ROW_LIMIT) is kept in ``raw`` instead, durable with the
+    # row, and no file has the name; ``raw`` is None otherwise. The name
+    # still says which rows hold the same bytes. See open_raw().
     raw_name = models.CharField(max_length=255)
+    raw = models.BinaryField(null=True, blank=True, editable=False)
 
     # For people: from the headers, once the message has been parsed.
     message_id = models.CharField(max_length=255, blank=True)
@@ -130,8 +136,40 @@ class InboundMessage(models.Model):
     def outcome_member(self) -> Outcome | None:
         return Outcome[self.outcome.upper()] if self.outcome else None
 
+    def first_run(self) -> InboundAttempt:
+        """
+        The run that finished the message at its first attempt, as its
+        record tells it (unsaved): the store writes no attempt for a first
+        run that succeeds, whose row says all of it. Started when the
+        message was received; its transport and queue id are the first
+        delivery's, which wrote the row.
+        """
+        return InboundAttempt(
+            message=self,
+            started_at=self.received_at,
+            finished_at=self.finished_at or self.updated_at,
+            transport=self.transport,
+            queue_id=self.queue_id,
+            outcome=self.outcome,
+            enhanced_code=self.enhanced_code,
+            status_text=self.status_text,
+        )
+
+    def attempt_history(self) -> list[InboundAttempt]:
+        """
+        Every attempt, oldest first: the recorded ones, after the first run
+        when it left no attempt of its own (a finished message with no run
+        recorded: see :meth:`first_run`).
+        """
+        attempts = list(self.history.all())
+        if self.is_finished and self.attempts and all(a.replayed for a in attempts):
+            attempts.insert(0, self.first_run())
+        return attempts
+
     def open_raw(self):
-        """The raw message, as a binary file from the storage."""
+        """The raw message, as a binary file: from the row, or from the storage."""
+        if self.raw is not None:
+            return io.BytesIO(bytes(self.raw))
         from .storage import get_storage
 
         return get_storage().open(self.raw_name, "rb")

@@ -291,10 +291,7 @@ class StoredEmail(EmailMessage):
         return list(self.outbound.recipients)
 
     def message(self, *args, policy=None, **kwargs):
-        parser = email.parser.BytesParser(_class=_StoredMIME, policy=policy or email.policy.default)
-        mime = parser.parsebytes(self._raw)
-        mime.stored = self._raw
-        return mime
+        return _StoredMIME(self._raw, policy or email.policy.default)
 
 
 _STRUCTURAL = {
@@ -323,19 +320,42 @@ def _address(value: str) -> str:
 
 
 class _StoredMIME(email.message.EmailMessage):
-    """The parsed reply, serialised as the bytes it was parsed from."""
+    """
+    The reply as a message object, serialised as the bytes it stands for,
+    and parsed from them only when something other than its bytes is asked
+    for: the SMTP, file and console backends want only the bytes, and
+    parsing a reply costs more than the rest of its way out. Everything
+    Message.__init__ would set is missing until then, and found by
+    __getattr__ (which Python calls for missing attributes only).
+    """
 
-    stored: bytes | None = None
+    def __init__(self, stored: bytes, policy):
+        # Message.__init__ is not called: what it sets comes from the parse.
+        self.policy = policy
+        self.stored = stored
+
+    def __getattr__(self, name):
+        stored = self.__dict__.get("stored")
+        if stored is None or name.startswith("__"):
+            raise AttributeError(name)
+        parsed = email.parser.BytesParser(policy=self.policy).parsebytes(stored)
+        for key, value in vars(parsed).items():
+            self.__dict__.setdefault(key, value)
+        if name not in self.__dict__:
+            raise AttributeError(name)
+        return self.__dict__[name]
+
+    def get_charset(self):
+        # What a parsed message says (the parser sets no charset on the
+        # message object), without parsing it: the file and console
+        # backends ask.
+        return None
 
     def as_bytes(self, unixfrom=False, policy=None, linesep=None):
-        if self.stored is None:
-            return super().as_bytes(unixfrom, policy)
         ending = (linesep or (policy or self.policy).linesep).encode("ascii")
         return re.sub(rb"\r?\n", ending, self.stored)
 
     __bytes__ = as_bytes
 
     def as_string(self, unixfrom=False, maxheaderlen=0, policy=None):
-        if self.stored is None:
-            return super().as_string(unixfrom, maxheaderlen, policy)
         return self.as_bytes(policy=policy).decode("utf-8", "surrogateescape")

@@ -128,7 +128,8 @@ def test_reroute_dispatches_to_the_address_given_and_logs_both_messages(client, 
     assert "The same message for other recipients" in page and f"message #{deferred.pk}" in page
 
 
-def test_incinerate_deletes_the_message_and_its_file_and_logs_it(client, staff, store):
+def test_incinerate_deletes_the_message_and_its_file_and_logs_it(client, staff, store, settings):
+    settings.MAIL_STORE_ROW_LIMIT = 0  # to a file, however small
     deliver()
     inbound = InboundMessage.objects.get()
     path = store / inbound.raw_name
@@ -140,6 +141,16 @@ def test_incinerate_deletes_the_message_and_its_file_and_logs_it(client, staff, 
     assert not InboundMessage.objects.exists() and not OutboundMessage.objects.exists()
     assert not path.exists()
     assert log_of(inbound) == [(DELETION, "Incinerated, with its attempts and replies.")]
+
+
+def test_incinerate_of_a_message_kept_in_its_row_counts_no_file(client, staff, store):
+    deliver()
+    inbound = InboundMessage.objects.get()
+    assert inbound.raw is not None and not (store / inbound.raw_name).exists()
+    client.force_login(staff(*VIEW, "incinerate_inboundmessage"))
+    response = client.post(f"{BASE}/{inbound.pk}/incinerate/", follow=True)
+    assert "Incinerated 1 message and 0 raw files." in response.content.decode()
+    assert not InboundMessage.objects.exists()
 
 
 def test_bulk_actions_confirm_first_then_act_on_each(client, staff, settings, deferred):

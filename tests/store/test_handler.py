@@ -6,6 +6,8 @@ redelivery is answered from the record.
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from mailserver import Outcome
 from mailserver.store.handler import RecordedResult
@@ -63,8 +65,61 @@ def test_a_redelivery_is_answered_from_the_record_without_running_the_view():
     )
     inbound = InboundMessage.objects.get()
     assert inbound.attempts == 1
-    history = list(inbound.history.values_list("replayed", "queue_id", "outcome"))
+    history = [(a.replayed, a.queue_id, a.outcome) for a in inbound.attempt_history()]
     assert history == [(False, "", "delivered"), (True, "second-try", "delivered")]
+    # The first run succeeded: the message's row is its record, and the
+    # answer from the record is the one attempt written.
+    assert list(inbound.history.values_list("replayed", flat=True)) == [True]
+
+
+def test_a_new_message_writes_its_row_once_and_reads_nothing_back():
+    """
+    What the store adds to a new message's way, in statements: its row
+    inserted (which locks it), the reply written, the row finished, the
+    reply marked sent. No read of the row just written, no attempt row for
+    a first run that succeeds.
+    """
+    with CaptureQueriesContext(connection) as queries:
+        assert send().outcome is Outcome.DELIVERED
+    store = [
+        q["sql"].split(" ", 1)[0] + " " + table
+        for q in queries
+        for table in (
+            "inboundmessage",
+            "inboundattempt",
+            "outboundmessage",
+        )
+        if f"mailserver_store_{table}" in q["sql"]
+    ]
+    assert store == [
+        "INSERT inboundmessage",
+        "INSERT outboundmessage",
+        "UPDATE inboundmessage",
+        "UPDATE outboundmessage",
+    ]
+    inbound = InboundMessage.objects.get()
+    assert not inbound.history.exists()
+    (first,) = inbound.attempt_history()
+    assert (first.replayed, first.transport, first.outcome, first.status_text) == (
+        False,
+        "test",
+        "delivered",
+        "delivered",
+    )
+    assert first.started_at == inbound.received_at and first.finished_at == inbound.finished_at
+
+
+def test_a_small_message_is_kept_in_its_row_a_larger_one_in_a_file(store, settings):
+    settings.MAIL_STORE_ROW_LIMIT = len(MESSAGE)
+    send()
+    small = InboundMessage.objects.get()
+    assert bytes(small.raw) == MESSAGE and not (store / small.raw_name).exists()
+    settings.MAIL_STORE_ROW_LIMIT = len(MESSAGE) - 1
+    send(recipient="other@desk.example.com")
+    large = InboundMessage.objects.exclude(pk=small.pk).get()
+    assert large.raw is None and (store / large.raw_name).read_bytes() == MESSAGE
+    assert large.raw_name == small.raw_name
+    assert small.open_raw().read() == large.open_raw().read() == MESSAGE
 
 
 def test_an_upstream_resend_with_more_trace_headers_is_the_same_message():

@@ -226,8 +226,13 @@ def test_a_stored_reply_reads_its_attributes_back_only_when_asked():
     )
     stored = outbox.StoredEmail(reply)
     assert "subject" not in vars(stored)
-    assert stored.message().as_bytes() == reply.raw  # what the SMTP and file backends send
-    assert "subject" not in vars(stored)
+    mime = stored.message()
+    assert mime.as_bytes() == reply.raw  # what the SMTP and file backends send
+    assert mime.as_bytes(linesep="\r\n") == reply.raw.replace(b"\n", b"\r\n")
+    assert mime.get_charset() is None  # the file backend asks; a parsed message has none
+    assert "subject" not in vars(stored) and "_headers" not in vars(mime)  # nothing parsed
+    assert (mime["Subject"], mime.get_content_type()) == ("Ré", "text/plain")  # parsed now
+    assert mime.get_body(("plain",)).get_content() == "Body\n"
     stored.to = ["changed@example.org"]  # set before the rest is read: it stays
     assert (stored.subject, stored.body, stored.cc) == ("Ré", "Body\n", ["bob@example.org"])
     assert stored.to == ["changed@example.org"] and stored.bcc == ["carol@example.org"]

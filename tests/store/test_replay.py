@@ -126,6 +126,14 @@ def test_a_finished_message_runs_its_view_again_only_when_replayed(committed):
     inbound.refresh_from_db()
     assert inbound.attempts == 2
     assert OutboundMessage.objects.filter(inbound=inbound).count() == 2
+    # The first run left no attempt (its row told it): the replay wrote it
+    # from the record before its own run replaced the record.
+    history = list(inbound.history.values_list("transport", "outcome", "replayed"))
+    assert history == [
+        ("test", "delivered", False),
+        ("test", "delivered", True),
+        ("replay", "delivered", False),
+    ]
     # The request ended with the replay: the next delivery is answered from the record.
     send()
     assert Ticket.objects.count() == 2
@@ -140,7 +148,8 @@ def test_a_replay_that_fails_temporarily_leaves_the_record_of_the_finished_run(s
     inbound.refresh_from_db()
     assert (inbound.status, inbound.outcome, inbound.attempts) == ("processed", "delivered", 2)
     assert "a bug in the view" in inbound.last_error
-    last = inbound.history.last()
+    first, last = inbound.history.all()
+    assert (first.transport, first.outcome, first.replayed) == ("test", "delivered", False)
     assert (last.transport, last.outcome) == ("replay", "temporary_failure")
     assert "RuntimeError: a bug in the view" in last.error
     assert Ticket.objects.count() == 1  # the replay's ticket was rolled back
@@ -155,6 +164,10 @@ def test_a_replay_that_ends_in_a_final_outcome_replaces_the_record(settings):
     assert (inbound.status, inbound.outcome, inbound.status_text) == (
         "bounced", "permission_denied", "no longer served",
     )
+    assert [(a.outcome, a.replayed) for a in inbound.attempt_history()] == [
+        ("delivered", False),
+        ("permission_denied", False),
+    ]
 
 
 def test_a_reroute_dispatches_the_stored_message_to_another_address():
@@ -182,7 +195,8 @@ def test_a_reroute_to_an_unknown_address_bounces_and_is_recorded():
     assert replayed.inbound.status == "bounced"
 
 
-def test_a_replay_of_a_message_whose_file_is_gone_says_so(store):
+def test_a_replay_of_a_message_whose_file_is_gone_says_so(store, settings):
+    settings.MAIL_STORE_ROW_LIMIT = 0  # to a file, however small
     send()
     inbound = InboundMessage.objects.get()
     os.unlink(store / inbound.raw_name)
@@ -190,7 +204,8 @@ def test_a_replay_of_a_message_whose_file_is_gone_says_so(store):
         replay(inbound)
 
 
-def test_incinerate_deletes_the_message_its_history_replies_and_file(store):
+def test_incinerate_deletes_the_message_its_history_replies_and_file(store, settings):
+    settings.MAIL_STORE_ROW_LIMIT = 0  # to a file, however small
     send()
     inbound = InboundMessage.objects.get()
     path = store / inbound.raw_name
@@ -204,7 +219,8 @@ def test_incinerate_deletes_the_message_its_history_replies_and_file(store):
     )
 
 
-def test_incinerate_keeps_a_file_another_message_shares_until_the_last_goes(store):
+def test_incinerate_keeps_a_file_another_message_shares_until_the_last_goes(store, settings):
+    settings.MAIL_STORE_ROW_LIMIT = 0  # to a file, however small
     send()
     send(recipient="other@example.com")
     first, second = InboundMessage.objects.order_by("pk")
@@ -215,7 +231,8 @@ def test_incinerate_keeps_a_file_another_message_shares_until_the_last_goes(stor
     assert not (store / first.raw_name).exists()
 
 
-def test_incinerate_keeps_a_file_a_delivery_has_touched_since(store):
+def test_incinerate_keeps_a_file_a_delivery_has_touched_since(store, settings):
+    settings.MAIL_STORE_ROW_LIMIT = 0  # to a file, however small
     send()
     inbound = InboundMessage.objects.get()
     path = store / inbound.raw_name
@@ -223,6 +240,21 @@ def test_incinerate_keeps_a_file_a_delivery_has_touched_since(store):
     os.utime(path, (later, later))  # the same bytes arriving again, its row not committed
     assert incinerate([inbound]).files == []
     assert path.exists() and not InboundMessage.objects.exists()
+
+
+def test_a_small_message_is_kept_in_its_row_and_incinerated_with_it(store):
+    send()
+    send(recipient="other@example.com")
+    first, second = InboundMessage.objects.order_by("pk")
+    assert bytes(first.raw) == bytes(second.raw) == MESSAGE
+    assert first.raw_name == second.raw_name  # the same bytes, as a file's name says
+    assert not (store / first.raw_name).exists()
+    assert first.open_raw().read() == MESSAGE
+    # A replay reads it from the row.
+    assert replay(first).reran and Ticket.objects.count() == 3
+    purged = incinerate([first, second])
+    assert (purged.messages, purged.files) == (2, [])
+    assert not InboundMessage.objects.exists()
 
 
 def test_resend_sends_a_failed_reply_now(settings):

@@ -15,6 +15,13 @@ from tests.mail import use_backend
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def files_only(settings):
+    """Every message to a file, however small: files are what these tests are about."""
+    settings.MAIL_STORE_ROW_LIMIT = 0
+
+
 MESSAGE = b"From: ann@example.org\nSubject: Old\nMessage-ID: <r%d@example.org>\n\nbody %d\n"
 
 

@@ -12,6 +12,13 @@ from mailserver.store.models import InboundMessage
 from mailserver.store.storage import MessageStorage, get_storage, raw_name, save_raw
 from mailserver.test import Client
 
+
+@pytest.fixture(autouse=True)
+def files_only(settings):
+    """Every message to a file, however small: files are what these tests are about."""
+    settings.MAIL_STORE_ROW_LIMIT = 0
+
+
 MESSAGE = b"From: ann@example.org\nSubject: Printer\nMessage-ID: <s1@example.org>\n\nFire.\n"
 
 
@@ -127,6 +134,16 @@ def test_nowhere_to_store_defers_as_misconfigured_and_check_says_so(db, settings
     assert not InboundMessage.objects.exists()
     assert [e.id for e in run_checks() if e.id.startswith("mailserver_store")] == [
         "mailserver_store.E001"
+    ]
+
+
+@pytest.mark.parametrize("limit", [-1, "64K", 1.5, True])
+def test_a_row_limit_that_is_no_number_of_bytes_is_an_error(settings, limit):
+    from django.core.checks import run_checks
+
+    settings.MAIL_STORE_ROW_LIMIT = limit
+    assert [e.id for e in run_checks() if e.id.startswith("mailserver_store")] == [
+        "mailserver_store.E005"
     ]
 
 

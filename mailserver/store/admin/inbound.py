@@ -51,6 +51,10 @@ class InboundMessageAdmin(StoreAdmin):
 
     # Columns ------------------------------------------------------------
 
+    def get_queryset(self, request):
+        # A small message's bytes are in its row: read when a page shows it.
+        return super().get_queryset(request).defer("raw")
+
     @admin.display(description="received", ordering="received_at")
     def received(self, obj):
         when = timezone.localtime(obj.received_at)
@@ -180,7 +184,7 @@ class InboundMessageAdmin(StoreAdmin):
             original=inbound,
             message=message,
             sender=show_sender(inbound.sender),
-            attempts=list(inbound.history.all()),
+            attempts=inbound.attempt_history(),
             replies=list(inbound.replies.defer("raw").order_by("created_at", "pk")),
             siblings=list(siblings),
             can_replay=self.has_replay_permission(request),
@@ -319,6 +323,12 @@ class InboundMessageAdmin(StoreAdmin):
         from ..retention import incinerate
 
         objects = list(objects)
+        # The files among them (a small message is kept in its row instead).
+        stored = set(
+            InboundMessage.objects.using(objects[0]._state.db if objects else None)
+            .filter(pk__in=[obj.pk for obj in objects], raw__isnull=True)
+            .values_list("raw_name", flat=True)
+        )
         self.log_deletion_of(request, objects, "Incinerated, with its attempts and replies.")
         purged = incinerate(objects)
         files = len(purged.files)
@@ -326,11 +336,7 @@ class InboundMessageAdmin(StoreAdmin):
             request,
             f"Incinerated {purged.messages} message{'s' if purged.messages != 1 else ''}"
             f" and {files} raw file{'s' if files != 1 else ''}"
-            + (
-                " (a file another message still uses was kept)."
-                if files < len({obj.raw_name for obj in objects})
-                else "."
-            ),
+            + (" (a file another message still uses was kept)." if files < len(stored) else "."),
             messages.SUCCESS,
         )
 
