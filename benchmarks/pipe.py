@@ -81,9 +81,20 @@ from exampleproject.settings import *  # noqa: E402,F403
 DATABASES = {{
     "default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": {db!r}}}
 }}
-# Replies go to files: nothing is printed, and each one can be counted.
-EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-EMAIL_FILE_PATH = {outbox!r}
+# Replies go to files: nothing is printed, and each one can be counted. As
+# MAILERS on Django 6.1+ (which refuses the old names beside it).
+import django  # noqa: E402
+
+if django.VERSION >= (6, 1):
+    MAILERS = {{
+        "default": {{
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {{"file_path": {outbox!r}}},
+        }}
+    }}
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = {outbox!r}
 # The pipe's own cost, without mailserver.store (whose cost is measured on
 # its own): every run delivers the same message, and must open a ticket.
 INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "mailserver.store"]  # noqa: F405

@@ -224,8 +224,17 @@ def settings_text(variant: Variant, database: dict, data: Path, base: str | None
         "DEFAULT_AUTO_FIELD = 'django.db.models.BigAutoField'",
         "MAIL_ATOMIC_REQUESTS = True",
         "MAILER_DAEMON_ADDRESS = 'mailer-daemon@example.com'",
-        "EMAIL_BACKEND = 'django.core.mail.backends.filebased.EmailBackend'",
-        f"EMAIL_FILE_PATH = {str(data / 'sent')!r}",
+        # Replies to files, as MAILERS on Django 6.1+ (which refuses the old
+        # names beside it), as EMAIL_BACKEND before.
+        "import django",
+        "if django.VERSION >= (6, 1):",
+        "    MAILERS = {'default': {",
+        "        'BACKEND': 'django.core.mail.backends.filebased.EmailBackend',",
+        f"        'OPTIONS': {{'file_path': {str(data / 'sent')!r}}},",
+        "    }}",
+        "else:",
+        "    EMAIL_BACKEND = 'django.core.mail.backends.filebased.EmailBackend'",
+        f"    EMAIL_FILE_PATH = {str(data / 'sent')!r}",
         f"MAIL_STORE_ROOT = {str(data / 'store')!r}",
     ]
     return "\n".join(lines) + "\n"
