@@ -45,9 +45,7 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=8, help="which messages the faults strike")
     parser.add_argument("--timeout", type=float, help="for Postfix to finish (from the size)")
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the run's directory and database"
-    )
+    parser.add_argument("--keep", action="store_true", help="keep the run's directory and database")
     args = parser.parse_args()
 
     reason = missing_prerequisites("postfix") or (

@@ -83,8 +83,10 @@ class Database:
 
     def clear(self):
         for table in (
-            "django_tasks_database_dbtaskresult", "mailserver_store_outboundmessage",
-            "mailserver_store_inboundattempt", "mailserver_store_inboundmessage",
+            "django_tasks_database_dbtaskresult",
+            "mailserver_store_outboundmessage",
+            "mailserver_store_inboundattempt",
+            "mailserver_store_inboundmessage",
             "mailapp_ticket",
         ):
             self.rows(f"DELETE FROM {table}")
@@ -115,9 +117,18 @@ def pipe(env, raw, mode):
     extra = {"MAILSERVER_TEST_STORE_PROCESSING": mode}
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "mailserver.pipe", "--sender", "ann@example.org",
-         "--recipient", "help@desk.example.com"],
-        input=raw, capture_output=True, env={**env, **extra},
+        [
+            sys.executable,
+            "-m",
+            "mailserver.pipe",
+            "--sender",
+            "ann@example.org",
+            "--recipient",
+            "help@desk.example.com",
+        ],
+        input=raw,
+        capture_output=True,
+        env={**env, **extra},
     )
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
@@ -142,10 +153,23 @@ def workers_figure(env, db, count, workers):
         pipe(env, message(n), "queued")
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "django", "db_worker", "--interval", "0.05",
-             "--no-startup-delay", "--worker-id", f"bench-{i}", "--no-reload",
-             "--verbosity", "0"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "django",
+                "db_worker",
+                "--interval",
+                "0.05",
+                "--no-startup-delay",
+                "--worker-id",
+                f"bench-{i}",
+                "--no-reload",
+                "--verbosity",
+                "0",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for i in range(workers)
     ]

@@ -99,9 +99,20 @@ def run_case(code: Path, mib: int, recipients: int) -> dict:
     }
     with open(f"{directory}/server.log", "wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "django", "runmailserver", "--workers", "1",
-             "--bind", f"unix:{path}"],
-            env=env, cwd=directory, stdout=subprocess.DEVNULL, stderr=log,
+            [
+                sys.executable,
+                "-m",
+                "django",
+                "runmailserver",
+                "--workers",
+                "1",
+                "--bind",
+                f"unix:{path}",
+            ],
+            env=env,
+            cwd=directory,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
         )
     try:
         deadline = time.monotonic() + 60
@@ -123,8 +134,12 @@ def run_case(code: Path, mib: int, recipients: int) -> dict:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
     return {
-        "base": base / 1024, "peak": peak / 1024, "size": len(data) / MIB,
-        "accepted": accepted, "recipients": recipients, "seconds": seconds,
+        "base": base / 1024,
+        "peak": peak / 1024,
+        "size": len(data) / MIB,
+        "accepted": accepted,
+        "recipients": recipients,
+        "seconds": seconds,
     }
 
 
@@ -134,14 +149,19 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose code to run")
     args = parser.parse_args()
     print(f"code: {args.code}")
-    print(f"{'case':>7} {'base MiB':>9} {'peak MiB':>9} {'growth':>8} {'growth/size':>12} "
-          f"{'accepted':>9} {'time s':>7}")
+    print(
+        f"{'case':>7} {'base MiB':>9} {'peak MiB':>9} {'growth':>8} {'growth/size':>12} "
+        f"{'accepted':>9} {'time s':>7}"
+    )
     for name in args.case or list(CASES):
         r = run_case(args.code, *CASES[name])
         growth = r["peak"] - r["base"]
-        print(f"{name:>7} {r['base']:9.1f} {r['peak']:9.1f} {growth:8.1f} "
-              f"{growth / r['size']:12.2f} {r['accepted']:>4}/{r['recipients']:<4} "
-              f"{r['seconds']:7.2f}", flush=True)
+        print(
+            f"{name:>7} {r['base']:9.1f} {r['peak']:9.1f} {growth:8.1f} "
+            f"{growth / r['size']:12.2f} {r['accepted']:>4}/{r['recipients']:<4} "
+            f"{r['seconds']:7.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -60,9 +60,21 @@ def cpu_seconds(pid: int) -> float:
 def smtp_source(path: str, args) -> float:
     """One run: the seconds it took. Exits if smtp-source reports a failure."""
     argv = [
-        SMTP_SOURCE, "-L", "-d",
-        "-s", str(args.sessions), "-m", str(args.messages), "-l", str(args.length),
-        "-f", "bench@example.org", "-t", "ok@example.com", "-M", "bench.example",
+        SMTP_SOURCE,
+        "-L",
+        "-d",
+        "-s",
+        str(args.sessions),
+        "-m",
+        str(args.messages),
+        "-l",
+        str(args.length),
+        "-f",
+        "bench@example.org",
+        "-t",
+        "ok@example.com",
+        "-M",
+        "bench.example",
         f"unix:{path}",
     ]
     started = time.perf_counter()
@@ -110,15 +122,30 @@ def main() -> None:
         }
         with open(logs[name], "wb") as log:
             processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "django", "runmailserver", "--bind",
-                 f"unix:{sockets[name]}", "--workers", str(args.workers)],
-                env=env, stdout=subprocess.DEVNULL, stderr=log,
+                [
+                    sys.executable,
+                    "-m",
+                    "django",
+                    "runmailserver",
+                    "--bind",
+                    f"unix:{sockets[name]}",
+                    "--workers",
+                    str(args.workers),
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
             )
     sockets["e"] = str(tmp / "null.sock")
     processes["e"] = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "server.py"), "--null-server",
-         f"unix:{sockets['e']}"],
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "server.py"),
+            "--null-server",
+            f"unix:{sockets['e']}",
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
     )
     labels = {name: label for name, label, _ in servers}
     labels["e"] = "aiosmtpd, do-nothing handler"
@@ -141,24 +168,31 @@ def main() -> None:
         for process in processes.values():
             process.send_signal(signal.SIGTERM)
         codes = {name: process.wait(60) for name, process in processes.items()}
-    print(f"cores: {os.cpu_count()}; load average before {load[0]:.2f}, "
-          f"after {load_after[0]:.2f}")
-    print(f"smtp-source -L -d -s {args.sessions} -m {args.messages} -l {args.length}, "
-          f"{args.rounds} rounds each (median; all rounds in brackets); CPU time per "
-          "message (user + system, all threads), which other load disturbs less")
+    print(f"cores: {os.cpu_count()}; load average before {load[0]:.2f}, after {load_after[0]:.2f}")
+    print(
+        f"smtp-source -L -d -s {args.sessions} -m {args.messages} -l {args.length}, "
+        f"{args.rounds} rounds each (median; all rounds in brackets); CPU time per "
+        "message (user + system, all threads), which other load disturbs less"
+    )
     for name in processes:
-        print(f"  ({name}) {labels[name]:34} {statistics.median(rates[name]):6.0f} msg/s "
-              f"{[round(r) for r in rates[name]]}  CPU {statistics.median(cpu[name]):5.0f} µs")
+        print(
+            f"  ({name}) {labels[name]:34} {statistics.median(rates[name]):6.0f} msg/s "
+            f"{[round(r) for r in rates[name]]}  CPU {statistics.median(cpu[name]):5.0f} µs"
+        )
     e, ce = statistics.median(rates["e"]), statistics.median(cpu["e"])
     for name, _, _ in servers:
         d, cd = statistics.median(rates[name]), statistics.median(cpu[name])
-        print(f"  {name}/e = {d / e:.2f} msg/s (target >= 0.68); "
-              f"by CPU per message, e/{name} = {ce / cd:.2f}")
+        print(
+            f"  {name}/e = {d / e:.2f} msg/s (target >= 0.68); "
+            f"by CPU per message, e/{name} = {ce / cd:.2f}"
+        )
     expected = 200 + args.rounds * args.messages
     for name, _, _ in servers:
         delivered = logs[name].read_bytes().count(b" outcome=ignored status=2.0.0 ")
-        print(f"  ({name}) exited {codes[name]}, logged {delivered} of {expected} recipients "
-              "delivered")
+        print(
+            f"  ({name}) exited {codes[name]}, logged {delivered} of {expected} recipients "
+            "delivered"
+        )
         if codes[name] != 0 or delivered != expected:
             sys.exit(f"not every message was delivered: see {logs[name]}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -145,11 +145,7 @@ def _refused_character(address: str) -> str | None:
         bad = next((ch for ch in address if ch < " " or ch == "\x7f"), None)
     else:
         bad = next(
-            (
-                ch
-                for ch in address
-                if ch != " " and unicodedata.category(ch) in _REFUSED_CATEGORIES
-            ),
+            (ch for ch in address if ch != " " and unicodedata.category(ch) in _REFUSED_CATEGORIES),
             None,
         )
     if bad is None:

@@ -92,11 +92,7 @@ def answers(response: EmailResponse, request: EmailRequest) -> bool:
         return response.answers
     if not response.recipients():
         return True
-    senders = {
-        a.lower()
-        for a in (request.sender, request.from_email, *request.reply_to)
-        if a
-    }
+    senders = {a.lower() for a in (request.sender, request.from_email, *request.reply_to) if a}
     return any(_address_of(r) in senders for r in response.recipients())
 
 
@@ -155,8 +151,7 @@ def send_failure_notice(request: EmailRequest, result, send=None) -> bool:
     notice = EmailMessage(
         subject=reply_subject(request.subject) if request.subject else "Undelivered mail",
         body=(
-            f"Your message to <{request.recipient}> was not delivered:\n\n"
-            f"    {result.dsn_line()}\n"
+            f"Your message to <{request.recipient}> was not delivered:\n\n    {result.dsn_line()}\n"
         ),
         from_email=settings.MAILER_DAEMON_ADDRESS,
         to=[request.sender],

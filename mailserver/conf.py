@@ -48,8 +48,18 @@ DEFAULTS: dict[str, Any] = {
     # automatic is not sent. Senders whose local part matches one of these
     # (shell-style, case-insensitive) are automatic...
     "MAIL_AUTOMATIC_SENDERS": [
-        "mailer-daemon", "postmaster", "*-bounces", "*-bounce", "bounce-*", "bounces+*",
-        "*-request", "owner-*", "*-owner", "noreply", "no-reply", "do-not-reply",
+        "mailer-daemon",
+        "postmaster",
+        "*-bounces",
+        "*-bounce",
+        "bounce-*",
+        "bounces+*",
+        "*-request",
+        "owner-*",
+        "*-owner",
+        "noreply",
+        "no-reply",
+        "do-not-reply",
     ],
     # ...and so are messages from mailing lists (List-Id, List-Unsubscribe).
     "MAIL_SUPPRESS_REPLIES_TO_LISTS": True,
@@ -120,9 +130,19 @@ DEFAULTS: dict[str, Any] = {
     # Changing the list changes the keys: a message delivered before and
     # again after the change is handled again.
     "MAIL_STORE_TRACE_HEADERS": [
-        "Received", "Return-Path", "Delivered-To", "X-Original-To", "Envelope-To",
-        "X-Envelope-To", "X-Envelope-From", "Received-SPF", "Authentication-Results",
-        "ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results", "X-Spam-*",
+        "Received",
+        "Return-Path",
+        "Delivered-To",
+        "X-Original-To",
+        "Envelope-To",
+        "X-Envelope-To",
+        "X-Envelope-From",
+        "Received-SPF",
+        "Authentication-Results",
+        "ARC-Seal",
+        "ARC-Message-Signature",
+        "ARC-Authentication-Results",
+        "X-Spam-*",
     ],
     # How a stored message reaches its view. "inline": while the MTA waits,
     # and the view's outcome is the MTA's answer. "queued": the MTA gets 250

@@ -51,9 +51,7 @@ class RecipientStatus:
     @property
     def is_temporary(self) -> bool:
         """A soft failure: the MTA is still trying, or gave up on a temporary error."""
-        return not self.is_permanent and (
-            self.action == "delayed" or self.status.startswith("4.")
-        )
+        return not self.is_permanent and (self.action == "delayed" or self.status.startswith("4."))
 
 
 @dataclass

@@ -55,4 +55,3 @@ def from_exim_environ(environ: Mapping[str, str]) -> tuple[str | None, list[str]
     else:
         return None, [], ""
     return environ.get("SENDER"), recipients, environ.get("MESSAGE_ID", "")
-

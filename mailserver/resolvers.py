@@ -373,8 +373,7 @@ def reverse(
                     continue
                 positional = iter(args)
                 texts = [
-                    fmt % {p: next(positional) for p in level_params}
-                    for fmt, level_params in combo
+                    fmt % {p: next(positional) for p in level_params} for fmt, level_params in combo
                 ]
             address = texts[-1]
             for level, text in zip(reversed(levels[:-1]), reversed(texts[:-1]), strict=True):

@@ -63,10 +63,18 @@ class Outcome(enum.Enum):
     MALFORMED = ("malformed", 554, "5.6.0", EX_DATAERR, "malformed message")
     TOO_BIG = ("too_big", 552, "5.3.4", EX_DATAERR, "message too big")
     TEMPORARY_FAILURE = (
-        "temporary_failure", 451, "4.3.0", EX_TEMPFAIL, "temporary failure, try again later"
+        "temporary_failure",
+        451,
+        "4.3.0",
+        EX_TEMPFAIL,
+        "temporary failure, try again later",
     )
     MISCONFIGURED = (
-        "misconfigured", 451, "4.3.5", EX_TEMPFAIL, "mail system misconfigured, try again later"
+        "misconfigured",
+        451,
+        "4.3.5",
+        EX_TEMPFAIL,
+        "mail system misconfigured, try again later",
     )
 
     @property

@@ -132,7 +132,10 @@ def check_size(size: int, limit: int | None) -> MailException | None:
 
 def deliver(
     raw: bytes | IO[bytes],
-    envelope: Envelope, recipients: Sequence[str], *, mailconf: str | None = None
+    envelope: Envelope,
+    recipients: Sequence[str],
+    *,
+    mailconf: str | None = None,
 ) -> list[Result]:
     """
     Dispatch ``raw`` (bytes, or a binary file holding them) once per

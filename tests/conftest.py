@@ -72,4 +72,3 @@ def process_env(tmp_path_factory):
         [sys.executable, "-m", "django", "migrate", "--verbosity", "0"], env=env, check=True
     )
     return env
-

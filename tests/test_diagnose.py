@@ -133,8 +133,9 @@ def test_settings_that_cannot_be_imported(env, tmp_path):
         env, "--settings=mysite.settings", f"--pythonpath={missing}", cwd=tmp_path
     )
     assert status == 1
-    assert f"--pythonpath {missing} holds no mysite/ ({missing} is not a directory " in (
-        found["settings"][1]
+    assert (
+        f"--pythonpath {missing} holds no mysite/ ({missing} is not a directory "
+        in (found["settings"][1])
     )
 
 

@@ -548,7 +548,11 @@ def test_a_person_at_a_terminal_gets_a_line_break(env):
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "mailserver.pipe", "--recipient", "nobody@example.com"],
-            input=MESSAGE, stdout=terminal, stderr=terminal, env=env, timeout=60,
+            input=MESSAGE,
+            stdout=terminal,
+            stderr=terminal,
+            env=env,
+            timeout=60,
         )
         out = os.read(controller, 1000)
     finally:

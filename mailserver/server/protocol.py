@@ -129,7 +129,12 @@ AIOSMTPD_CONTRACT = {
     # Set on each connection, read here: the stream DATA is read from, and
     # the idle timeout (seconds) given to the constructor.
     "instance": [
-        "_reader", "session", "envelope", "transport", "event_handler", "_timeout_duration",
+        "_reader",
+        "session",
+        "envelope",
+        "transport",
+        "event_handler",
+        "_timeout_duration",
     ],
     "Session": ["peer", "host_name"],
     "Envelope": ["mail_from", "mail_options", "rcpt_tos", "rcpt_options", "content"],

@@ -167,9 +167,7 @@ def take(inbound: InboundMessage) -> InboundMessage:
     if inbound.pk is None:
         if _insert(inbound, using):
             return inbound
-        rows = InboundMessage.objects.using(using).filter(
-            idempotency_key=inbound.idempotency_key
-        )
+        rows = InboundMessage.objects.using(using).filter(idempotency_key=inbound.idempotency_key)
     else:
         rows = InboundMessage.objects.using(using).filter(pk=inbound.pk)
         if not features.has_select_for_update:

@@ -351,7 +351,10 @@ def sweep(*, now=None, using: str | None = None, limit: int = 1000) -> dict[str,
                 _give_up(pk, using)
                 counts["failed"] += 1
             elif _update_unlocked(
-                rows, status=Status.RECEIVED, next_attempt_at=now, lease_owner="",
+                rows,
+                status=Status.RECEIVED,
+                next_attempt_at=now,
+                lease_owner="",
                 lease_expires_at=None,
             ):
                 enqueue(InboundMessage.objects.using(using).get(pk=pk))

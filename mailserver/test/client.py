@@ -28,7 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
 ENVELOPE_FIELDS = frozenset(field.name for field in dataclasses.fields(Envelope))
 
 
-
 @contextmanager
 def keep_connections() -> Iterator[None]:
     """
@@ -45,6 +44,7 @@ def keep_connections() -> Iterator[None]:
     finally:
         message_started.connect(close_old_connections)
         message_finished.connect(close_old_connections)
+
 
 class RequestFactory:
     """
@@ -227,9 +227,7 @@ def _commit_hooks_of_a_test():
     if not store_installed():
         yield
         return
-    started = {
-        c.alias: len(c.run_on_commit) for c in connections.all(initialized_only=True)
-    }
+    started = {c.alias: len(c.run_on_commit) for c in connections.all(initialized_only=True)}
     yield
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:

@@ -115,7 +115,9 @@ def test_reroute_dispatches_to_the_address_given_and_logs_both_messages(client, 
     rerouted = InboundMessage.objects.exclude(pk=deferred.pk).get()
     assert response["Location"] == f"{BASE}/{rerouted.pk}/change/"
     assert (rerouted.recipient, rerouted.original_recipient, rerouted.transport) == (
-        "help@desk.example.com", "fragile@desk.example.com", "reroute",
+        "help@desk.example.com",
+        "fragile@desk.example.com",
+        "reroute",
     )
     assert (rerouted.status, rerouted.route) == ("processed", "open-ticket")
     assert log_of(deferred)[0][1].startswith(
@@ -197,16 +199,18 @@ def test_bulk_actions_confirm_first_then_act_on_each(client, staff, settings, de
     }
 
 
-def test_a_bulk_action_on_more_rows_than_the_limit_is_refused(
-    client, staff, monkeypatch, deferred
-):
+def test_a_bulk_action_on_more_rows_than_the_limit_is_refused(client, staff, monkeypatch, deferred):
     deliver()
     monkeypatch.setattr(admin_base, "BULK_LIMIT", 1)
     client.force_login(staff(*VIEW, "replay_inboundmessage"))
     response = client.post(
         f"{BASE}/",
-        {"action": "replay_selected", "select_across": "1", "index": "0", "_selected_action": [
-            deferred.pk]},
+        {
+            "action": "replay_selected",
+            "select_across": "1",
+            "index": "0",
+            "_selected_action": [deferred.pk],
+        },
         follow=True,
     )
     assert "At most 1 inbound messages at once" in response.content.decode()

@@ -184,8 +184,10 @@ def test_a_support_person_at_work(browser, live_server, settings, staff):
 
     # The change list: newest first, each with its status and outcome.
     browser.driver.get(f"{base}/admin/mailserver_store/inboundmessage/")
-    subjects = [row.find_element("css selector", "th").text for row in browser.find_all(
-        "#result_list tbody tr")]
+    subjects = [
+        row.find_element("css selector", "th").text
+        for row in browser.find_all("#result_list tbody tr")
+    ]
     assert subjects == ["Your invoice", "Anyone there?", "Refund please", "Printer on fire"]
     assert "processed" in row_for(browser, "Printer on fire").text
     assert "deferred" in row_for(browser, "Refund please").text
@@ -266,5 +268,7 @@ def test_a_support_person_at_work(browser, live_server, settings, staff):
     browser.screenshot("conductor")
     composed = InboundMessage.objects.get(subject="Toner low")
     assert (composed.transport, composed.sender, composed.status) == (
-        "conductor", "bob@example.org", "processed",
+        "conductor",
+        "bob@example.org",
+        "processed",
     )

@@ -49,7 +49,10 @@ def test_a_composed_message_goes_through_the_core_with_the_store(conductor, sett
     page = response.content.decode()
     inbound = InboundMessage.objects.get()
     assert (inbound.transport, inbound.sender, inbound.recipient, inbound.status) == (
-        "conductor", "bob@example.org", "help@desk.example.com", "processed",
+        "conductor",
+        "bob@example.org",
+        "help@desk.example.com",
+        "processed",
     )
     assert "250 2.0.0 delivered" in page and "open-ticket" in page
     assert f"message #{inbound.pk}" in page

@@ -78,16 +78,12 @@ def test_the_page_shows_the_envelope_bodies_headers_attachments_attempts_and_rep
     assert "[#1] Invoice" in page  # the reply the view wrote
 
 
-def test_the_html_body_is_served_with_a_policy_that_lets_nothing_run_or_load(
-    admin_client, hostile
-):
+def test_the_html_body_is_served_with_a_policy_that_lets_nothing_run_or_load(admin_client, hostile):
     response = admin_client.get(f"{BASE}/{hostile.pk}/html/")
     assert response.status_code == 200
     assert response["Content-Type"] == "text/html; charset=utf-8"
     assert response["Content-Security-Policy"] == HTML_POLICY
-    policy = dict(
-        (d.split(" ", 1) + [""])[:2] for d in HTML_POLICY.replace("; ", ";").split(";")
-    )
+    policy = dict((d.split(" ", 1) + [""])[:2] for d in HTML_POLICY.replace("; ", ";").split(";"))
     assert policy["default-src"] == "'none'"
     assert "script-src" not in policy and "'unsafe-inline'" not in policy["default-src"]
     assert policy["img-src"] == "data: cid:" and policy["form-action"] == "'none'"

@@ -33,8 +33,15 @@ class Server:
         env = {**env, **{name: str(value) for name, value in settings.items()}}
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "django", "runmailserver", "--bind", f"unix:{self.path}",
-                 *args],
+                [
+                    sys.executable,
+                    "-m",
+                    "django",
+                    "runmailserver",
+                    "--bind",
+                    f"unix:{self.path}",
+                    *args,
+                ],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -155,8 +162,10 @@ def test_unknown_commands_count_as_errors(serve):
     client = server.client()
     # Sent all at once: what follows the goodbye gets no reply, and the
     # message after it is never taken.
-    client.send(b"BOGUS\r\n" * 3 + b"NOOP\r\nMAIL FROM:<a@example.org>\r\n"
-                b"RCPT TO:<ok@example.com>\r\nDATA\r\nSubject: late\r\n\r\nx\r\n.\r\n")
+    client.send(
+        b"BOGUS\r\n" * 3 + b"NOOP\r\nMAIL FROM:<a@example.org>\r\n"
+        b"RCPT TO:<ok@example.com>\r\nDATA\r\nSubject: late\r\n\r\nx\r\n.\r\n"
+    )
     for _ in range(3):
         assert client.reply().startswith("500 5.5.2 ")
     assert client.reply().startswith("421 4.7.0 ")
@@ -296,8 +305,14 @@ def test_the_pipe_bounces_invalid_utf8_in_an_address(server_env, tmp_path, how):
         argv += [b"--sender", b"ann@example.org", b"--recipient", b"dump@example.com\xff"]
     else:
         # As Exim sets them: the address, and its parts.
-        env.update({b"SENDER": b"ann@example.org", b"RECIPIENT": b"dump\xff@example.com",
-                    b"LOCAL_PART": b"dump\xff", b"DOMAIN": b"example.com"})
+        env.update(
+            {
+                b"SENDER": b"ann@example.org",
+                b"RECIPIENT": b"dump\xff@example.com",
+                b"LOCAL_PART": b"dump\xff",
+                b"DOMAIN": b"example.com",
+            }
+        )
     result = subprocess.run(argv, input=MESSAGE, capture_output=True, env=env, timeout=60)
     # The sender's fault: a bounce (65, 5.1.3), not a deferral the MTA retries for ever.
     assert (result.returncode, result.stdout[:6]) == (65, b"5.1.3 "), result
@@ -356,7 +371,9 @@ def test_a_stale_socket_of_another_user_is_left_alone(server_env, socket_dir):
     _stale_socket(path, 65534)
     result = subprocess.run(
         [sys.executable, "-m", "django", "runmailserver", "--bind", f"unix:{path}"],
-        env=server_env, capture_output=True, timeout=60,
+        env=server_env,
+        capture_output=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert b"stale socket of another user (uid 65534)" in result.stderr
@@ -381,9 +398,10 @@ def test_a_live_socket_it_cannot_probe_is_never_taken_over(server_env, socket_di
     first = Server(server_env, socket_dir, "--socket-mode", "000")
     setpriv = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
     result = subprocess.run(
-        [*setpriv, sys.executable, "-m", "django", "runmailserver", "--bind",
-         f"unix:{first.path}"],
-        env=server_env, capture_output=True, timeout=60,
+        [*setpriv, sys.executable, "-m", "django", "runmailserver", "--bind", f"unix:{first.path}"],
+        env=server_env,
+        capture_output=True,
+        timeout=60,
     )
     assert result.returncode == 1, result
     assert b"cannot tell whether a server is listening on it" in result.stderr
@@ -400,7 +418,9 @@ def _start_and_signal(server_env, socket_dir, signum) -> subprocess.Popen:
     path = f"{socket_dir}/lmtp.sock"
     process = subprocess.Popen(
         [sys.executable, "-m", "django", "runmailserver", "--bind", f"unix:{path}"],
-        env=server_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=server_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     line = process.stdout.readline()
     process.send_signal(signum)  # the moment the start line is out

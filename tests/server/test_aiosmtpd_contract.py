@@ -94,7 +94,7 @@ class _Server:
 
 @given(
     st.one_of(
-        st.text(alphabet="ab.@<>-_+ \"x1[]:(\t)\u00fc", max_size=20),
+        st.text(alphabet='ab.@<>-_+ "x1[]:(\t)\u00fc', max_size=20),
         st.builds(
             lambda local, domain, rest: f"<{local}@{domain}>{rest}",
             st.from_regex(r"[a-z0-9+._-]{1,10}", fullmatch=True),

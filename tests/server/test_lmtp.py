@@ -134,8 +134,11 @@ def test_size_is_refused_at_mail_and_enforced_during_data(lmtp):
 
 @pytest.mark.parametrize(
     "smuggled",
-    [b"first\n.\nMAIL FROM:<evil@example.org>\r\n", b"first\n.\r\nMAIL FROM:<evil@example.org>\r\n",
-     b"first\r\n.\nMAIL FROM:<evil@example.org>\r\n"],
+    [
+        b"first\n.\nMAIL FROM:<evil@example.org>\r\n",
+        b"first\n.\r\nMAIL FROM:<evil@example.org>\r\n",
+        b"first\r\n.\nMAIL FROM:<evil@example.org>\r\n",
+    ],
     ids=["lf-dot-lf", "lf-dot-crlf", "crlf-dot-lf"],
 )
 def test_a_dot_line_with_a_bare_lf_is_refused_at_once(lmtp, smuggled):

@@ -70,7 +70,9 @@ class ProcessDatabase:
             import psycopg
 
             return psycopg.connect(
-                host="127.0.0.1", user="postgres", dbname=self.env["MAILSERVER_TEST_DB"],
+                host="127.0.0.1",
+                user="postgres",
+                dbname=self.env["MAILSERVER_TEST_DB"],
                 autocommit=True,
             )
         return sqlite3.connect(self.env["MAILSERVER_TEST_DB"], isolation_level=None)

@@ -12,8 +12,15 @@ def test_startmailapp_recommends_the_store_for_production(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run(
-        [sys.executable, "-m", "django", "startmailapp", "helpdesk", "--settings",
-         "tests.settings"],
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "startmailapp",
+            "helpdesk",
+            "--settings",
+            "tests.settings",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -24,8 +31,17 @@ def test_startmailapp_recommends_the_store_for_production(tmp_path):
     assert 'add "mailserver.store" to INSTALLED_APPS' in proc.stdout
     assert "MAIL_STORE_ROOT" in proc.stdout and "sendreplies" in proc.stdout
     quiet = subprocess.run(
-        [sys.executable, "-m", "django", "startmailapp", "other", "-v", "0", "--settings",
-         "tests.settings"],
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "startmailapp",
+            "other",
+            "-v",
+            "0",
+            "--settings",
+            "tests.settings",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -39,14 +39,22 @@ def test_a_message_is_stored_with_its_envelope_and_outcome():
     assert result.outcome is Outcome.DELIVERED
     inbound = InboundMessage.objects.get()
     assert (inbound.sender, inbound.recipient, inbound.original_recipient) == (
-        "ann@example.org", "help@desk.example.com", "a@b.c",
+        "ann@example.org",
+        "help@desk.example.com",
+        "a@b.c",
     )
     assert (inbound.queue_id, inbound.client_address, inbound.transport, inbound.size) == (
-        "4QX1", "192.0.2.1", "test", len(MESSAGE),
+        "4QX1",
+        "192.0.2.1",
+        "test",
+        len(MESSAGE),
     )
     assert (inbound.message_id, inbound.subject) == ("<h1@example.org>", "Printer on fire")
     assert (inbound.status, inbound.outcome, inbound.enhanced_code, inbound.status_text) == (
-        "processed", "delivered", "2.0.0", "delivered",
+        "processed",
+        "delivered",
+        "2.0.0",
+        "delivered",
     )
     assert (inbound.route, inbound.attempts, inbound.last_error) == ("open-ticket", 1, "")
     assert inbound.finished_at >= inbound.received_at
@@ -61,7 +69,9 @@ def test_a_redelivery_is_answered_from_the_record_without_running_the_view():
     assert len(mail.outbox) == 1
     assert isinstance(again, RecordedResult) and not isinstance(first, RecordedResult)
     assert (again.outcome, again.reply(), again.route) == (
-        first.outcome, first.reply(), "open-ticket",
+        first.outcome,
+        first.reply(),
+        "open-ticket",
     )
     inbound = InboundMessage.objects.get()
     assert inbound.attempts == 1
@@ -155,7 +165,9 @@ def test_a_temporary_failure_rolls_back_the_view_and_records_the_attempt():
     assert not OutboundMessage.objects.exists()
     inbound = InboundMessage.objects.get()
     assert (inbound.status, inbound.outcome, inbound.attempts) == (
-        "deferred", "temporary_failure", 1,
+        "deferred",
+        "temporary_failure",
+        1,
     )
     assert "RuntimeError: the view fails on its first run" in inbound.last_error
     assert inbound.finished_at is None
@@ -165,7 +177,8 @@ def test_a_temporary_failure_rolls_back_the_view_and_records_the_attempt():
     inbound.refresh_from_db()
     assert (inbound.status, inbound.attempts) == ("processed", 2)
     assert list(inbound.history.values_list("outcome", flat=True)) == [
-        "temporary_failure", "delivered",
+        "temporary_failure",
+        "delivered",
     ]
     # One reply; the first run's error went to ADMINS.
     assert [m.to for m in mail.outbox] == [["admin@example.com"], ["ann@example.org"]]
@@ -178,7 +191,9 @@ def test_a_deferring_view_leaves_nothing_of_its_work():
     assert not Comment.objects.exists()
     inbound = InboundMessage.objects.get()
     assert (inbound.status, inbound.status_text, inbound.last_error) == (
-        "deferred", "not now", "4.3.0 not now",
+        "deferred",
+        "not now",
+        "4.3.0 not now",
     )
 
 
@@ -248,7 +263,8 @@ def test_without_an_envelope_recipient_the_headers_give_it():
     send(message, recipient="")
     send(message.replace(b"Delivered-To: help@", b"Delivered-To: quiet@"), recipient="")
     assert sorted(InboundMessage.objects.values_list("recipient", flat=True)) == [
-        "help@desk.example.com", "quiet@desk.example.com",
+        "help@desk.example.com",
+        "quiet@desk.example.com",
     ]
 
 
@@ -273,10 +289,15 @@ def test_a_stored_message_gives_back_its_envelope():
     send(queue_id="Q1", client_address="192.0.2.9", original_recipient="alias@example.com")
     envelope = InboundMessage.objects.get().envelope()
     assert (envelope.sender, envelope.recipient, envelope.original_recipient) == (
-        "ann@example.org", "help@desk.example.com", "alias@example.com",
+        "ann@example.org",
+        "help@desk.example.com",
+        "alias@example.com",
     )
     assert (envelope.queue_id, envelope.client_address, envelope.size, envelope.transport) == (
-        "Q1", "192.0.2.9", len(MESSAGE), "test",
+        "Q1",
+        "192.0.2.9",
+        len(MESSAGE),
+        "test",
     )
 
 

@@ -140,7 +140,5 @@ def test_the_trace_fields_are_a_setting(settings):
 
 def test_the_key_is_sha256_of_version_recipient_and_content():
     content = fingerprint(MESSAGE).content
-    expected = hashlib.sha256(
-        b"mailserver-store/1\nhelp@desk.example.com\n" + content
-    ).hexdigest()
+    expected = hashlib.sha256(b"mailserver-store/1\nhelp@desk.example.com\n" + content).hexdigest()
     assert key(MESSAGE) == expected

@@ -130,7 +130,12 @@ def test_failed_sends_back_off_exponentially(settings):
     settings.MAIL_OUTBOX_RETRY_DELAY = 60
     settings.MAIL_OUTBOX_MAX_RETRY_DELAY = timedelta(minutes=10)
     assert [outbox.retry_delay(n).total_seconds() for n in range(1, 7)] == [
-        60, 120, 240, 480, 600, 600,
+        60,
+        120,
+        240,
+        480,
+        600,
+        600,
     ]
 
 

@@ -135,9 +135,7 @@ def test_two_deliveries_at_once_run_the_view_once(processes, tmp_path):
     """
     env, db = processes
     gate = tmp_path / "gate"
-    first = start(
-        env, pipe_command(), MAILSERVER_TEST_PAUSE="view", MAILSERVER_TEST_GATE=str(gate)
-    )
+    first = start(env, pipe_command(), MAILSERVER_TEST_PAUSE="view", MAILSERVER_TEST_GATE=str(gate))
     wait_for_marker(env, first, "view")
     # SQLite's busy timeout must outlast the wait.
     second = start(env, pipe_command(), MAILSERVER_TEST_DB_TIMEOUT="120")
@@ -149,9 +147,7 @@ def test_two_deliveries_at_once_run_the_view_once(processes, tmp_path):
     assert (first.wait(60), second.wait(60)) == (0, 0)
     assert first.stdout.read() == second.stdout.read() == b""
     assert tickets(db) == 1 and len(sent(env)) == 1
-    attempts = db.rows(
-        "SELECT replayed FROM mailserver_store_inboundattempt ORDER BY finished_at"
-    )
+    attempts = db.rows("SELECT replayed FROM mailserver_store_inboundattempt ORDER BY finished_at")
     # The first run succeeded, and its row is its record: the second
     # delivery's answer from the record is the one attempt written.
     assert [bool(a) for (a,) in attempts] == [True]
@@ -246,7 +242,8 @@ def test_two_messages_sharing_a_message_id_are_both_handled(processes):
 def test_a_view_that_fails_once_runs_again_when_the_mta_retries(processes):
     env, db = processes
     assert pipe(env, recipient="flaky@desk.example.com") == (
-        75, "4.3.0 temporary failure, try again later"
+        75,
+        "4.3.0 temporary failure, try again later",
     )
     assert tickets(db) == 0
     assert inbound(db, "status", "attempts") == [("deferred", 1)]

@@ -103,7 +103,9 @@ def test_the_mta_gets_250_and_the_view_runs_in_the_worker(
 ):
     result = send(queue_id="4QX1")
     assert (result.outcome, result.exit_code, result.reply()) == (
-        Outcome.QUEUED, 0, "250 2.0.0 queued for processing",
+        Outcome.QUEUED,
+        0,
+        "250 2.0.0 queued for processing",
     )
     assert result.route == "open-ticket"
     assert not Ticket.objects.exists() and not mail.outbox
@@ -111,7 +113,9 @@ def test_the_mta_gets_250_and_the_view_runs_in_the_worker(
     assert (inbound.status, inbound.attempts, inbound.outcome) == ("received", 0, "")
     [task] = tasks
     assert (task.task.name, task.args, task.task.queue_name) == (
-        "process_message", [inbound.pk], "default",
+        "process_message",
+        [inbound.pk],
+        "default",
     )
 
     assert work(tasks, django_capture_on_commit_callbacks) == ["processed"]
@@ -122,7 +126,8 @@ def test_the_mta_gets_250_and_the_view_runs_in_the_worker(
     assert (inbound.status, inbound.outcome, inbound.attempts) == ("processed", "delivered", 1)
     assert (inbound.lease_owner, inbound.lease_expires_at) == ("", None)
     assert list(inbound.history.values_list("outcome", "queue_id", "replayed")) == [
-        ("queued", "4QX1", False), ("delivered", "4QX1", False),
+        ("queued", "4QX1", False),
+        ("delivered", "4QX1", False),
     ]
     # A task run again finds the message finished.
     assert run(inbound.pk, django_capture_on_commit_callbacks) == "skipped"
@@ -141,22 +146,30 @@ def test_the_worker_uses_the_mailconf_the_transport_dispatched_with(
     assert Ticket.objects.count() == 1
 
 
-def test_the_worker_sees_the_envelope_the_transport_gave(
-    tasks, django_capture_on_commit_callbacks
-):
+def test_the_worker_sees_the_envelope_the_transport_gave(tasks, django_capture_on_commit_callbacks):
     from tests.mailapp.models import Delivery
 
     send(
-        recipient="record+tag@example.com", queue_id="4QX2", client_address="192.0.2.7",
+        recipient="record+tag@example.com",
+        queue_id="4QX2",
+        client_address="192.0.2.7",
         original_recipient="alias@example.com",
     )
     work(tasks, django_capture_on_commit_callbacks)
     delivery = Delivery.objects.get()
     assert (
-        delivery.sender, delivery.recipient, delivery.subaddress, delivery.original_recipient,
-        delivery.queue_id, delivery.client_address,
+        delivery.sender,
+        delivery.recipient,
+        delivery.subaddress,
+        delivery.original_recipient,
+        delivery.queue_id,
+        delivery.client_address,
     ) == (
-        "ann@example.org", "record+tag@example.com", "tag", "alias@example.com", "4QX2",
+        "ann@example.org",
+        "record+tag@example.com",
+        "tag",
+        "alias@example.com",
+        "4QX2",
         "192.0.2.7",
     )
 
@@ -178,7 +191,9 @@ def test_what_needs_no_view_is_refused_at_once(tasks, message, recipient, sender
     assert not tasks
     inbound = InboundMessage.objects.get()
     assert (inbound.status, inbound.outcome, inbound.attempts) == (
-        "bounced", outcome.name.lower(), 1,
+        "bounced",
+        outcome.name.lower(),
+        1,
     )
     # Redelivered, it is bounced again from the record.
     again = send(message, recipient=recipient, sender=sender)
@@ -264,7 +279,9 @@ def test_a_temporary_failure_is_retried_with_backoff(
     assert not Ticket.objects.exists()
     inbound = InboundMessage.objects.get()
     assert (inbound.status, inbound.outcome, inbound.attempts) == (
-        "deferred", "temporary_failure", 1,
+        "deferred",
+        "temporary_failure",
+        1,
     )
     assert "RuntimeError: the view fails on its first run" in inbound.last_error
     assert before + timedelta(seconds=300) <= inbound.next_attempt_at
@@ -279,7 +296,9 @@ def test_a_temporary_failure_is_retried_with_backoff(
     assert Ticket.objects.count() == 1
     inbound.refresh_from_db()
     assert (inbound.status, inbound.attempts, inbound.next_attempt_at) == (
-        "processed", 2, inbound.next_attempt_at,
+        "processed",
+        2,
+        inbound.next_attempt_at,
     )
 
 
@@ -301,7 +320,9 @@ def test_past_the_maximum_age_the_message_fails_and_admins_are_told(
     assert work(tasks, django_capture_on_commit_callbacks) == ["failed"]
     inbound = InboundMessage.objects.get()
     assert (inbound.status, inbound.outcome, inbound.status_text) == (
-        "failed", "temporary_failure", "database busy",
+        "failed",
+        "temporary_failure",
+        "database busy",
     )
     assert inbound.finished_at is not None and inbound.next_attempt_at is None
     assert not tasks
@@ -380,13 +401,17 @@ def test_the_sweep_hands_lost_messages_to_the_workers(tasks, settings):
     assert sorted(t.args[0] for t in tasks) == sorted(requeued)
     for inbound in InboundMessage.objects.filter(pk__in=requeued):
         assert (inbound.status, inbound.lease_owner, inbound.lease_expires_at) == (
-            "received", "", None,
+            "received",
+            "",
+            None,
         )
     untouched = [working, just_queued, retry_later, retry_due, finished]
     for before in untouched:
         after = InboundMessage.objects.get(pk=before.pk)
         assert (after.status, after.lease_owner, after.next_attempt_at) == (
-            before.status, before.lease_owner, before.next_attempt_at,
+            before.status,
+            before.lease_owner,
+            before.next_attempt_at,
         )
     too_old.refresh_from_db()
     assert (too_old.status, too_old.outcome) == ("failed", "temporary_failure")

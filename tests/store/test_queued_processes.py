@@ -67,8 +67,16 @@ class Workers:
         log = Path(self.env["MAILSERVER_TEST_LOGS"]) / f"{name}.log"
         self.processes[name] = subprocess.Popen(
             [
-                sys.executable, "-m", "django", "db_worker", "--interval", "0.1",
-                "--no-startup-delay", "--worker-id", name, "--no-reload",
+                sys.executable,
+                "-m",
+                "django",
+                "db_worker",
+                "--interval",
+                "0.1",
+                "--no-startup-delay",
+                "--worker-id",
+                name,
+                "--no-reload",
             ],
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -106,7 +114,10 @@ def queued(queue_process_env):
     db = ProcessDatabase(env)
     db.execute(*(f"DELETE FROM {table}" for table in [TASKS_TABLE, *TABLES]))
     for name in (
-        "MAIL_STORE_ROOT", "MAILSERVER_TEST_SENT", "MAILSERVER_TEST_FLAGS", "MAILSERVER_TEST_LOGS",
+        "MAIL_STORE_ROOT",
+        "MAILSERVER_TEST_SENT",
+        "MAILSERVER_TEST_FLAGS",
+        "MAILSERVER_TEST_LOGS",
     ):
         shutil.rmtree(env[name], ignore_errors=True)
         Path(env[name]).mkdir(parents=True)
@@ -119,8 +130,15 @@ def queued(queue_process_env):
 
 def pipe(env, raw, recipient=HELP, **extra):
     proc = subprocess.run(
-        [sys.executable, "-m", "mailserver.pipe", "--sender", "ann@example.org",
-         "--recipient", recipient],
+        [
+            sys.executable,
+            "-m",
+            "mailserver.pipe",
+            "--sender",
+            "ann@example.org",
+            "--recipient",
+            recipient,
+        ],
         input=raw,
         capture_output=True,
         env={**env, **extra},
@@ -205,7 +223,8 @@ def test_the_pipe_answers_once_stored_and_refuses_an_unknown_recipient_at_once(q
         ("READY", "mailserver.store.tasks.process_message"),
     ]
     assert pipe(env, message(2), recipient="nobody@desk.example.com") == (
-        67, "5.1.1 <nobody@desk.example.com>: no such mailbox",
+        67,
+        "5.1.1 <nobody@desk.example.com>: no such mailbox",
     )
     assert statuses(db) == ["received", "bounced"]
     assert db.count(TASKS_TABLE) == 1

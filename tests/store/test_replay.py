@@ -102,7 +102,10 @@ def test_a_message_deferred_by_a_bug_is_handled_when_replayed_after_the_fix(sett
     assert (replayed.inbound, replayed.reran) == (inbound, False)
     inbound.refresh_from_db()
     assert (inbound.status, inbound.outcome, inbound.route, inbound.attempts) == (
-        "processed", "delivered", "desk", 2,
+        "processed",
+        "delivered",
+        "desk",
+        2,
     )
     assert Ticket.objects.count() == 1 and len(replies()) == 1
     attempts = list(inbound.history.values_list("transport", "queue_id", "outcome", "replayed"))
@@ -162,7 +165,9 @@ def test_a_replay_that_ends_in_a_final_outcome_replaces_the_record(settings):
     assert replay(inbound).result.outcome is Outcome.PERMISSION_DENIED
     inbound.refresh_from_db()
     assert (inbound.status, inbound.outcome, inbound.status_text) == (
-        "bounced", "permission_denied", "no longer served",
+        "bounced",
+        "permission_denied",
+        "no longer served",
     )
     assert [(a.outcome, a.replayed) for a in inbound.attempt_history()] == [
         ("delivered", False),
@@ -178,7 +183,9 @@ def test_a_reroute_dispatches_the_stored_message_to_another_address():
     rerouted = replayed.inbound
     assert rerouted != inbound
     assert (rerouted.recipient, rerouted.original_recipient, rerouted.transport) == (
-        "other@example.com", "desk@example.com", "reroute",
+        "other@example.com",
+        "desk@example.com",
+        "reroute",
     )
     assert (rerouted.route, rerouted.raw_name) == ("other", inbound.raw_name)
     assert Ticket.objects.filter(subject="other: Printer on fire").count() == 1

@@ -41,8 +41,14 @@ _CID = re.compile(r"\bcid:([^\s\"'<>()]+)", re.IGNORECASE)
 # What no file name of a download may hold: path separators and what
 # Windows refuses; control and format characters are gone already.
 _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
-             *(f"lpt{i}" for i in range(10))}
+_RESERVED = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(10)),
+    *(f"lpt{i}" for i in range(10)),
+}
 FILENAME_LIMIT = 120
 
 
@@ -230,4 +236,3 @@ def read_raw(inbound) -> bytes:
     """The stored message's bytes (FileNotFoundError when the storage has lost them)."""
     with inbound.open_raw() as file:
         return file.read()
-

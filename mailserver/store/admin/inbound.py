@@ -157,7 +157,8 @@ class InboundMessageAdmin(StoreAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = {
             **(extra_context or {}),
-            "conductor_url": self.url("conductor") if self.has_conductor_permission(request)
+            "conductor_url": self.url("conductor")
+            if self.has_conductor_permission(request)
             else None,
         }
         return super().changelist_view(request, extra_context)

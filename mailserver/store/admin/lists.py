@@ -73,9 +73,9 @@ class RouteFilter(admin.SimpleListFilter):
     recent = 10_000
 
     def lookups(self, request, model_admin):
-        newest = model_admin.model.objects.order_by("-received_at").values_list(
-            "route", flat=True
-        )[: self.recent]
+        newest = model_admin.model.objects.order_by("-received_at").values_list("route", flat=True)[
+            : self.recent
+        ]
         routes = sorted({route for route in newest if route})
         return [("-", "(none)"), *((route, route) for route in routes)]
 
