@@ -62,6 +62,7 @@ def test_without_the_option_only_the_project_is_installed_and_tested():
     assert calls == [
         "-m pip install --quiet --disable-pip-version-check -e .[test,docs,release]",
         "-m ruff check .",
+        "-m ruff format --check .",
         "-m mypy",
         "-m pytest -x -k pipe and not slow",
         "-m pytest --ds=tests.admin_settings tests/admin",
