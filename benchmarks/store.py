@@ -228,6 +228,9 @@ def settings_text(variant: Variant, database: dict, data: Path, base: str | None
         # names beside it), as EMAIL_BACKEND before.
         "import django",
         "if django.VERSION >= (6, 1):",
+        "    # The base's old names (the MTA tests' project) would be refused.",
+        "    for _old in ('EMAIL_BACKEND', 'EMAIL_FILE_PATH'):",
+        "        globals().pop(_old, None)",
         "    MAILERS = {'default': {",
         "        'BACKEND': 'django.core.mail.backends.filebased.EmailBackend',",
         f"        'OPTIONS': {{'file_path': {str(data / 'sent')!r}}},",
