@@ -192,12 +192,13 @@ def _insert(inbound: InboundMessage, using: str) -> bool:
         return False  # found by its key, as a conflict is
     opts = InboundMessage._meta
     fields = [field for field in opts.concrete_fields if not field.primary_key]
+    (key,) = [field for field in fields if field.name == "idempotency_key"]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(cast(str, field.column)) for field in fields)
     sql = (
         f"INSERT INTO {quote(opts.db_table)} ({columns}) "
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({quote('idempotency_key')}) DO NOTHING "
+        f"ON CONFLICT ({quote(cast(str, key.column))}) DO NOTHING "
         f"RETURNING {quote(cast(str, opts.pk.column))}"
     )
     params = [field.get_db_prep_save(field.pre_save(inbound, True), connection) for field in fields]
