@@ -20,7 +20,8 @@ ticket and write one reply, or the script stops.
 Every database is new for the run: a SQLite file in a temporary directory,
 or a PostgreSQL database at 127.0.0.1:5432 (user postgres, no password)
 created for the run and dropped at its end; with and without the store each
-have their own. DEBUG is off, as in production.
+have their own. DEBUG is off, as in production, and runmailserver keeps
+its database connections (CONN_MAX_AGE), as contrib/README.md advises.
 
   (a) django-mailpipe, one process per message as an MTA's pipe runs it,
       with the store and without, on each database: the four variants run
@@ -36,8 +37,9 @@ have their own. DEBUG is off, as in production.
       harness's virtualenv) and one Postfix per variant, messages injected
       over SMTP and counted off the maillog by benchmarks/mta.py's run(),
       in rounds alternating the variants. Target: with / without >= 0.90
-      in messages per second (median round). Needs root, Postfix and the
-      pipe user (.ci/install-mtas.sh).
+      in messages per second (median round); beside it, the server's CPU
+      time per message and how busy that kept a CPU. Needs root, Postfix
+      and the pipe user (.ci/install-mtas.sh).
 
   (c) runmailserver alone: one server per variant (this Python), loaded
       over LMTP on a unix socket by benchmarks/server.py's client, in
@@ -239,6 +241,11 @@ def settings_text(variant: Variant, database: dict, data: Path, base: str | None
         "    EMAIL_BACKEND = 'django.core.mail.backends.filebased.EmailBackend'",
         f"    EMAIL_FILE_PATH = {str(data / 'sent')!r}",
         f"MAIL_STORE_ROOT = {str(data / 'store')!r}",
+        # As runmailserver should run in production (docs/howto/lmtp.md): its
+        # worker threads keep their connections between messages, where a
+        # pipe's process has one message to handle.
+        "if 'runmailserver' in sys.argv:",
+        "    DATABASES['default']['CONN_MAX_AGE'] = 600",
     ]
     return "\n".join(lines) + "\n"
 
@@ -730,6 +737,7 @@ def part_b(
         owner = runtime.records.stat()
         postfix: dict[str, Postfix] = {}
         config: dict[str, dict] = {}
+        server_of: dict[str, subprocess.Popen] = {}
         for variant in chosen:
             slug = variant.name.replace("+", "_")
             data = root / f"data-{slug}"
@@ -758,6 +766,7 @@ def part_b(
                 raise BenchError(f"migrate ({variant.name}) as {mine.user} failed:\n{done.stderr}")
             server = ServerProcess(root / f"server-{slug}", mine).start()
             servers.append(server)
+            server_of[variant.name] = server.process
             instance = Postfix(root / f"postfix-{slug}", mine, mode="lmtp", server=server)
             instances.append(instance)
             instance.start()
@@ -770,9 +779,12 @@ def part_b(
 
         def measure(variant: Variant, count: int, tag: str) -> dict:
             before = databases.tickets(config[variant.name])
+            pid = server_of[variant.name].pid
+            server_cpu = cpu_seconds(pid)
             result = mta_bench.run(
                 postfix[variant.name], count, connections, tag, timeout, recipient=recipient
             )
+            result["server_cpu"] = (cpu_seconds(pid) - server_cpu) / count
             opened = databases.tickets(config[variant.name]) - before
             if opened != count:
                 raise BenchError(f"{variant.label}: {count} messages sent, {opened} tickets")
@@ -798,20 +810,28 @@ def part_b(
             print(f"    kept in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
-    print(f"    {'variant':28} {'msg/s':>8} {'intake':>8} {'lag':>6}   rounds")
+    print(
+        f"    {'variant':28} {'msg/s':>8} {'intake':>8} {'lag':>6} {'CPU/msg':>8} {'busy':>5}"
+        f"   rounds"
+    )
     for variant in chosen:
         rows = results[variant.name]
         rates = [r["rate"] for r in rows]
         intake = statistics.median(r["count"] / r["injection"] for r in rows)
         lag = statistics.median(r["seconds"] - r["injection"] for r in rows)
+        server_cpu = statistics.median(r["server_cpu"] for r in rows)
+        busy = statistics.median(r["server_cpu"] * r["rate"] for r in rows)
         print(
-            f"    {variant.label:28} {statistics.median(rates):8.1f} {intake:8.1f} {lag:5.2f}s   "
-            f"{[round(r, 1) for r in rates]}"
+            f"    {variant.label:28} {statistics.median(rates):8.1f} {intake:8.1f} {lag:5.2f}s "
+            f"{server_cpu * 1000:6.2f}ms {busy:5.2f}   {[round(r, 1) for r in rates]}"
         )
     print(
         "    (intake: messages per second Postfix took in over SMTP; lag: from the end of "
         "that\n     to the last status=sent. A lag near zero means the way kept up with "
-        "Postfix's intake,\n     which then bounds its figure.)"
+        "Postfix's intake,\n     which then bounds its figure. CPU/msg: runmailserver's "
+        "user + system time per\n     message, from /proc; busy: that times msg/s, the CPUs "
+        "it kept busy. Its views\n     run on one CPU at a time (the GIL): near 1.0, the "
+        "server is what bounds the figure.)"
     )
     ratios = {}
     for database in dict.fromkeys(v.database for v in chosen):

@@ -8,11 +8,17 @@ the machine's load) and the CPU time, with mailserver.store and without.
     python benchmarks/store_path.py --without           # without it
     python benchmarks/store_path.py --database postgres # 127.0.0.1:5432, user postgres
     python benchmarks/store_path.py --profile           # and where the CPU goes
+    python benchmarks/store_path.py --floor             # and the store's SQL alone
 
 The help desk of benchmarks/store.py (the example's open_ticket: one ticket,
 one reply through the file e-mail backend), each message a new one, handed
 to the dispatch core as runmailserver hands it (a spooled file, one
-recipient). To count fsyncs, run it under ``strace -f -c -e
+recipient). ``--floor`` measures beside it the least SQL a store with
+these guarantees runs per message, through Django's cursor with nothing
+of ours around it (the row inserted, the ticket, the reply's row, the
+row finished, the commit, the reply marked sent in a commit of its own),
+against the ticket's transaction alone: what no Python of ours could
+save. To count fsyncs, run it under ``strace -f -c -e
 trace=fsync,fdatasync`` with two values of --messages and take the
 difference.
 """
@@ -43,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--without", action="store_true", help="without mailserver.store")
     parser.add_argument("--messages", type=int, default=300, help="timed messages (300)")
     parser.add_argument("--profile", action="store_true", help="print a CPU profile")
+    parser.add_argument("--floor", action="store_true", help="and the store's SQL alone")
     args = parser.parse_args(argv)
+    if args.floor and args.without:
+        parser.error("--floor measures the store's statements: it needs the store")
 
     tmp = Path(tempfile.mkdtemp(prefix="store-path-"))
     (tmp / "sent").mkdir()
@@ -93,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             f"CPU per message: {cpu / args.messages * 1000:.2f} ms, "
             f"wall {wall / args.messages * 1000:.2f} ms ({bench.load_average()})"
         )
+        if args.floor:
+            floor(connection, args.messages)
         if args.profile:
             profile = cProfile.Profile(time.process_time)
             profile.runcall(lambda: [one() for _ in range(args.messages)])
@@ -103,6 +114,101 @@ def main(argv: list[str] | None = None) -> int:
         connection.close()
         databases.drop_all()
     return 0
+
+
+def floor(connection, messages: int) -> None:
+    """The store's statements alone, raw, against the ticket's alone; CPU per message."""
+    from django.db import transaction
+    from django.utils import timezone
+    from tickets.models import Ticket
+
+    from mailserver.store.models import InboundMessage, OutboundMessage
+
+    def insert(model, obj) -> tuple[str, list]:
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        quote = connection.ops.quote_name
+        sql = (
+            f"INSERT INTO {quote(model._meta.db_table)} "
+            f"({', '.join(quote(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(model._meta.pk.column)}"
+        )
+        return sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+
+    raw = bench.message("floor")
+    inbound_sql, inbound_params = insert(
+        InboundMessage,
+        InboundMessage(
+            sender=bench.SENDER,
+            recipient=bench.RECIPIENT,
+            transport="lmtp",
+            size=len(raw),
+            raw_name="x" * 64,
+            raw=raw,
+        ),
+    )
+    key = [f.name for f in InboundMessage._meta.concrete_fields if not f.primary_key].index(
+        "idempotency_key"
+    )
+    ticket_sql, ticket_params = insert(Ticket, Ticket(subject="floor", requester=bench.SENDER))
+    ticket_sql = ticket_sql.rsplit(" RETURNING", 1)[0]
+    reply_sql, reply_params = insert(
+        OutboundMessage,
+        OutboundMessage(raw=raw * 3, sender=bench.RECIPIENT, recipients=[bench.SENDER]),
+    )
+    inbound_index = [f.name for f in OutboundMessage._meta.concrete_fields if not f.primary_key]
+    inbound_index = inbound_index.index("inbound")
+    finish_sql = (
+        "UPDATE mailserver_store_inboundmessage SET status = %s, outcome = %s, "
+        "enhanced_code = %s, status_text = %s, route = %s, attempts = 1, finished_at = %s, "
+        "updated_at = %s, subject = %s, message_id = %s WHERE id = %s"
+    )
+    sent_sql = (
+        "UPDATE mailserver_store_outboundmessage SET status = %s, sent_at = %s, "
+        "attempts = attempts + 1, lease_owner = '', lease_expires_at = NULL WHERE id = %s"
+    )
+    cursor = connection.cursor()
+
+    def stored() -> None:
+        now = timezone.now()
+        with transaction.atomic():
+            inbound_params[key] = uuid.uuid4().hex
+            cursor.execute(inbound_sql, inbound_params)
+            (pk,) = cursor.fetchone()
+            cursor.execute(ticket_sql, ticket_params)
+            reply_params[inbound_index] = pk
+            cursor.execute(reply_sql, reply_params)
+            (reply,) = cursor.fetchone()
+            cursor.execute(
+                finish_sql,
+                ["processed", "delivered", "2.0.0", "ok", "tickets:open", now, now, "s", "m", pk],
+            )
+        cursor.execute(sent_sql, ["sent", now, reply])
+
+    def plain() -> None:
+        with transaction.atomic():
+            cursor.execute(ticket_sql, ticket_params)
+
+    rows = InboundMessage.objects.count(), OutboundMessage.objects.count(), Ticket.objects.count()
+    cpu: dict[str, list[float]] = {"stored": [], "plain": []}
+    for _ in range(3):  # alternating, so that drift hits both alike
+        for name, one in (("stored", stored), ("plain", plain)):
+            start = time.process_time()
+            for _ in range(messages):
+                one()
+            cpu[name].append((time.process_time() - start) / messages * 1000)
+    made = (
+        InboundMessage.objects.count() - rows[0],
+        OutboundMessage.objects.count() - rows[1],
+        Ticket.objects.count() - rows[2],
+    )
+    if made != (3 * messages, 3 * messages, 6 * messages):
+        raise SystemExit(f"the floor's statements made {made} rows, not what they should")
+    stored_ms, plain_ms = min(cpu["stored"]), min(cpu["plain"])
+    print(
+        f"Floor, the SQL alone (best of 3): with the store {stored_ms:.2f} ms CPU per message, "
+        f"the ticket alone {plain_ms:.2f} ms: the store's statements cost at least "
+        f"{stored_ms - plain_ms:.2f} ms here"
+    )
 
 
 if __name__ == "__main__":
