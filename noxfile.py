@@ -3,7 +3,7 @@ The test matrix: every Python and Django release django-mailserver supports.
 
     nox                       what .ci/run runs: every cell
     nox -s tests              the fast part on every cell but the newest
-    nox -s "tests-3.12(django='6.0')"   one cell
+    nox -s "tests(python='3.12', django='6.0')"   one cell
     nox -s full               bin/test on the newest pair: ruff, mypy, the whole
                               suite (MTAs and PostgreSQL when bin/test is asked
                               to install them), the wheel, the docs
