@@ -29,7 +29,7 @@ import signal
 import socket
 import stat
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ..conf import settings
 from ..limits import max_message_size
@@ -187,6 +187,15 @@ class MailServer:
             self.address,
             self.workers,
         )
+        from django.db import connections
+
+        for alias in short_lived_databases(connections.settings):
+            logger.warning(
+                "Database %r has CONN_MAX_AGE = 0: each message opens a new connection to "
+                "it (on PostgreSQL, a new server process). Give runmailserver persistent "
+                "connections: CONN_MAX_AGE (and CONN_HEALTH_CHECKS) in its DATABASES entry.",
+                alias,
+            )
 
     def _bind_unix(self, path: str) -> socket.socket:
         """
@@ -406,6 +415,21 @@ class MailServer:
             self._listener = None
             if self.endpoint.is_unix:
                 _remove_own_socket(self.endpoint.path, self._socket_file)
+
+
+def short_lived_databases(databases: Mapping[str, Mapping]) -> list[str]:
+    """
+    The databases a long-running server would connect to anew for every
+    message: those with ``CONN_MAX_AGE`` 0, Django's default, which suits
+    a process per request (or per message, as the pipe's) and not a server
+    whose worker threads live on. The message-per-connection cost is the
+    largest part of a message's on PostgreSQL (benchmarks/README.md).
+    """
+    return [
+        alias
+        for alias, config in databases.items()
+        if config.get("ENGINE") != "django.db.backends.dummy" and config.get("CONN_MAX_AGE", 0) == 0
+    ]
 
 
 def _remove_stale_socket(path: str) -> None:

@@ -194,6 +194,27 @@ def test_database_connections_are_closed_after_each_message_in_the_worker(server
     client.close()
 
 
+def test_the_server_advises_persistent_database_connections(server):
+    # The tests' settings keep Django's CONN_MAX_AGE of 0.
+    log = server["log"].read_text()
+    assert "WARNING Database 'default' has CONN_MAX_AGE = 0" in log, log
+    assert log.count("CONN_MAX_AGE = 0") == 1, log
+
+
+def test_only_databases_connected_anew_for_each_message_are_named():
+    from mailserver.server.server import short_lived_databases
+
+    assert short_lived_databases(
+        {
+            "default": {"ENGINE": "django.db.backends.sqlite3", "CONN_MAX_AGE": 0},
+            "kept": {"ENGINE": "django.db.backends.postgresql", "CONN_MAX_AGE": 600},
+            "forever": {"ENGINE": "django.db.backends.postgresql", "CONN_MAX_AGE": None},
+            "none": {"ENGINE": "django.db.backends.dummy", "CONN_MAX_AGE": 0},
+            "unset": {"ENGINE": "django.db.backends.postgresql"},
+        }
+    ) == ["default", "unset"]
+
+
 def test_sighup_reloads_nothing_and_keeps_serving(server):
     server["process"].send_signal(signal.SIGHUP)
     time.sleep(0.2)
