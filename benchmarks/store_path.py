@@ -122,71 +122,81 @@ def floor(connection, messages: int) -> None:
     from django.utils import timezone
     from tickets.models import Ticket
 
+    from mailserver.store.handler import _FINISHED_FIELDS
     from mailserver.store.models import InboundMessage, OutboundMessage
 
-    def insert(model, obj) -> tuple[str, list]:
-        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-        quote = connection.ops.quote_name
-        sql = (
-            f"INSERT INTO {quote(model._meta.db_table)} "
-            f"({', '.join(quote(f.column) for f in fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(model._meta.pk.column)}"
-        )
-        return sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    quote = connection.ops.quote_name
+
+    def statement(verb: str, obj, names: list[str] | None = None) -> tuple[str, dict]:
+        """
+        An INSERT of ``obj`` (RETURNING its key) or an UPDATE of its fields
+        ``names`` by key, as the ORM would bind them, with pyformat names:
+        the parameters are a dict, to change one by its field's name.
+        """
+        opts = obj._meta
+        fields = [
+            f
+            for f in opts.concrete_fields
+            if not f.primary_key and (names is None or f.name in names)
+        ]
+        params = {
+            f.name: f.get_db_prep_save(f.pre_save(obj, verb == "insert"), connection)
+            for f in fields
+        }
+        table, pk = quote(opts.db_table), quote(opts.pk.column)
+        if verb == "insert":
+            sql = (
+                f"INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)}) "
+                f"VALUES ({', '.join(f'%({f.name})s' for f in fields)}) RETURNING {pk}"
+            )
+        else:
+            assignments = ", ".join(f"{quote(f.column)} = %({f.name})s" for f in fields)
+            sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %(pk)s"
+        return sql, params
 
     raw = bench.message("floor")
-    inbound_sql, inbound_params = insert(
-        InboundMessage,
-        InboundMessage(
-            sender=bench.SENDER,
-            recipient=bench.RECIPIENT,
-            transport="lmtp",
-            size=len(raw),
-            raw_name="x" * 64,
-            raw=raw,
-        ),
+    now = timezone.now()
+    inbound = InboundMessage(
+        sender=bench.SENDER,
+        recipient=bench.RECIPIENT,
+        transport="lmtp",
+        size=len(raw),
+        raw_name="x" * 64,
+        raw=raw,
     )
-    key = [f.name for f in InboundMessage._meta.concrete_fields if not f.primary_key].index(
-        "idempotency_key"
-    )
-    ticket_sql, ticket_params = insert(Ticket, Ticket(subject="floor", requester=bench.SENDER))
-    ticket_sql = ticket_sql.rsplit(" RETURNING", 1)[0]
-    reply_sql, reply_params = insert(
-        OutboundMessage,
-        OutboundMessage(raw=raw * 3, sender=bench.RECIPIENT, recipients=[bench.SENDER]),
-    )
-    inbound_index = [f.name for f in OutboundMessage._meta.concrete_fields if not f.primary_key]
-    inbound_index = inbound_index.index("inbound")
-    finish_sql = (
-        "UPDATE mailserver_store_inboundmessage SET status = %s, outcome = %s, "
-        "enhanced_code = %s, status_text = %s, route = %s, attempts = 1, finished_at = %s, "
-        "updated_at = %s, subject = %s, message_id = %s WHERE id = %s"
-    )
-    sent_sql = (
-        "UPDATE mailserver_store_outboundmessage SET status = %s, sent_at = %s, "
-        "attempts = attempts + 1, lease_owner = '', lease_expires_at = NULL WHERE id = %s"
+    inbound_sql, inbound_params = statement("insert", inbound)
+    ticket_sql, ticket_params = statement("insert", Ticket(subject="floor", requester=bench.SENDER))
+    reply = OutboundMessage(raw=raw * 3, sender=bench.RECIPIENT, recipients=[bench.SENDER])
+    reply_sql, reply_params = statement("insert", reply)
+    # The row finished as the store finishes it (handler._finish), and the
+    # reply marked sent as the outbox marks it (outbox._sent).
+    inbound.status, inbound.outcome, inbound.route = "processed", "delivered", "tickets:open"
+    inbound.enhanced_code, inbound.status_text, inbound.attempts = "2.0.0", "ok", 1
+    inbound.finished_at = now
+    finish_sql, finish_params = statement("update", inbound, _FINISHED_FIELDS)
+    reply.status, reply.sent_at, reply.attempts = "sent", now, 1
+    sent_sql, sent_params = statement(
+        "update", reply, ["status", "sent_at", "attempts", "lease_owner", "lease_expires_at"]
     )
     cursor = connection.cursor()
 
     def stored() -> None:
-        now = timezone.now()
         with transaction.atomic():
-            inbound_params[key] = uuid.uuid4().hex
+            inbound_params["idempotency_key"] = uuid.uuid4().hex
             cursor.execute(inbound_sql, inbound_params)
             (pk,) = cursor.fetchone()
+            finish_params["pk"] = reply_params["inbound"] = pk
             cursor.execute(ticket_sql, ticket_params)
-            reply_params[inbound_index] = pk
+            cursor.fetchone()
             cursor.execute(reply_sql, reply_params)
-            (reply,) = cursor.fetchone()
-            cursor.execute(
-                finish_sql,
-                ["processed", "delivered", "2.0.0", "ok", "tickets:open", now, now, "s", "m", pk],
-            )
-        cursor.execute(sent_sql, ["sent", now, reply])
+            (sent_params["pk"],) = cursor.fetchone()
+            cursor.execute(finish_sql, finish_params)
+        cursor.execute(sent_sql, sent_params)
 
     def plain() -> None:
         with transaction.atomic():
             cursor.execute(ticket_sql, ticket_params)
+            cursor.fetchone()
 
     rows = InboundMessage.objects.count(), OutboundMessage.objects.count(), Ticket.objects.count()
     cpu: dict[str, list[float]] = {"stored": [], "plain": []}

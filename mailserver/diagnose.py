@@ -28,7 +28,7 @@ import os
 import stat
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -375,17 +375,24 @@ def check_mailconf() -> Iterator[Finding]:
         yield ok("mailconf", f"ROOT_MAILCONF {settings.ROOT_MAILCONF} loads ({count} patterns)")
 
 
+def configured_databases(databases: Mapping[str, Mapping]) -> list[str]:
+    """
+    The aliases of ``databases`` (``connections.settings``) that name a real
+    database. Not settings.DATABASES: Django fills an empty one in place
+    with its dummy backend the first time anything looks at the
+    connections, which Django 6.1 does while it sets up.
+    """
+    return [
+        alias
+        for alias, config in databases.items()
+        if config.get("ENGINE") != "django.db.backends.dummy"
+    ]
+
+
 def check_databases() -> Iterator[Finding]:
     from django.db import connections
 
-    # Not settings.DATABASES: Django fills an empty one in place with its
-    # dummy backend the first time anything looks at the connections, which
-    # Django 6.1 does while it sets up.
-    configured = [
-        alias
-        for alias in connections
-        if connections.settings[alias]["ENGINE"] != "django.db.backends.dummy"
-    ]
+    configured = configured_databases(connections.settings)
     if not configured:
         yield ok("database", "none configured (DATABASES is empty)")
         return

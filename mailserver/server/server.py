@@ -425,10 +425,12 @@ def short_lived_databases(databases: Mapping[str, Mapping]) -> list[str]:
     whose worker threads live on. The message-per-connection cost is the
     largest part of a message's on PostgreSQL (benchmarks/README.md).
     """
+    from ..diagnose import configured_databases
+
     return [
         alias
-        for alias, config in databases.items()
-        if config.get("ENGINE") != "django.db.backends.dummy" and config.get("CONN_MAX_AGE", 0) == 0
+        for alias in configured_databases(databases)
+        if databases[alias].get("CONN_MAX_AGE", 0) == 0
     ]
 
 

@@ -1,8 +1,9 @@
 """
-benchmarks/store.py and store_path.py keep running: its --quick mode, parts (a) and (c), on
-this run's database (part (b), through Postfix, is tests/mta's). Not timed:
-the script itself stops when a delivery does not open its ticket and write
-its reply, with the store and without.
+benchmarks/store.py and store_path.py keep running, on this run's database:
+store.py's --quick mode, parts (a) and (c) (part (b), through Postfix, is
+tests/mta's), and store_path.py with its floor. Not timed: each script
+stops when a delivery does not open its ticket and write its reply (or the
+floor's statements do not make their rows), with the store and without.
 """
 
 import os
@@ -11,45 +12,32 @@ import sys
 
 from .conftest import POSTGRES, ROOT
 
+DATABASE = "postgres" if POSTGRES else "sqlite"
 
-def test_the_cost_of_durability_benchmark_runs():
-    database = "postgres" if POSTGRES else "sqlite"
+
+def run(script: str, *args: str, timeout: float) -> str:
+    """The script's standard output, once it has run to its end without an error."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "store.py"),
-            "--quick",
-            "--parts=a,c",
-            f"--databases={database}",
-            "--strict",
-        ],
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=timeout,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    for line in (f"(a) pipe, {database}: ", f"(c) runmailserver, {database}: "):
-        assert line in done.stdout, done.stdout
+    return done.stdout
+
+
+def test_the_cost_of_durability_benchmark_runs():
+    out = run(
+        "store.py", "--quick", "--parts=a,c", f"--databases={DATABASE}", "--strict", timeout=900
+    )
+    for line in (f"(a) pipe, {DATABASE}: ", f"(c) runmailserver, {DATABASE}: "):
+        assert line in out, out
 
 
 def test_the_store_path_benchmark_runs_with_its_floor():
-    database = "postgres" if POSTGRES else "sqlite"
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "store_path.py"),
-            f"--database={database}",
-            "--messages=20",
-            "--floor",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    out = run("store_path.py", f"--database={DATABASE}", "--messages=20", "--floor", timeout=300)
     for line in ("statements per message", "CPU per message", "Floor, the SQL alone"):
-        assert line in done.stdout, done.stdout
+        assert line in out, out
